@@ -1,0 +1,62 @@
+# ft_malloc — see README.md.
+ifeq ($(HOSTTYPE),)
+HOSTTYPE := $(shell uname -m)_$(shell uname -s)
+endif
+
+NAME    := libft_malloc_$(HOSTTYPE).so
+LINK    := libft_malloc.so
+CARGO   ?= cargo
+BUILT   := target/release/libft_malloc.so
+SOURCES := $(wildcard src/*.rs) Cargo.toml
+
+.PHONY: all clean fclean re test test-rust test-c test-42 test-programs run lint
+
+all: $(NAME) $(LINK)
+
+$(BUILT): $(SOURCES)
+	$(CARGO) build --release --features override
+	@touch $@
+
+$(NAME): $(BUILT)
+	cp $(BUILT) $(NAME)
+
+$(LINK): $(NAME)
+	ln -sf $(NAME) $(LINK)
+
+clean:
+	rm -rf tests/build
+
+fclean: clean
+	$(CARGO) clean
+	rm -f libft_malloc_*.so $(LINK)
+
+re: fclean all
+
+# Builds the allocator and runs a real program on it, then shows that program's zones.
+run: all
+	@echo "== python3 (PYTHONMALLOC=malloc) running on ft_malloc =="
+	LD_PRELOAD=$(CURDIR)/$(LINK) PYTHONMALLOC=malloc python3 -c 'import json; d = {str(i): [i] * 3 for i in range(20000)}; print("python3 on ft_malloc:", len(json.dumps(d)), "bytes of JSON")'
+	@echo "== the zones of a small C program (tests/42/test5.c) =="
+	@mkdir -p tests/build
+	gcc -O1 -o tests/build/test5 tests/42/test5.c -L. -lft_malloc -Wl,-rpath,$(CURDIR)
+	./tests/build/test5
+
+test: all test-rust test-c test-42 test-programs lint
+	@echo "ALL TESTS PASSED"
+
+test-rust:
+	$(CARGO) test --release
+	$(CARGO) test --release --features override
+
+test-c: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/c/run.sh
+
+test-42: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/42/run.sh
+
+test-programs: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/programs/run.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --features override -- -D warnings

@@ -1,0 +1,172 @@
+//! The allocation API in Rust terms: the semantics of the malloc family (sizes, overflow,
+//! alignment, zeroing, realloc rules, pointers we do not own), on top of the small-block paths
+//! of `heap` and the LARGE blocks of `large`. The C symbols in `c_api` and the `GlobalAlloc` in
+//! `global` are thin shells over these functions.
+
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+use crate::heap;
+use crate::large;
+use crate::os;
+use crate::segment::small_lookup;
+use crate::size_class::{class_of, class_size, GEOMETRY};
+use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
+
+/// Largest size any request may have (C's PTRDIFF_MAX).
+const MAX_REQUEST: usize = isize::MAX as usize;
+
+#[cold]
+fn out_of_memory() -> *mut u8 {
+    os::set_errno(libc::ENOMEM);
+    ptr::null_mut()
+}
+
+/// `malloc`: a block of at least `size` bytes, 16-aligned when `size >= 16` (8 below); a unique
+/// pointer for 0. Null with errno ENOMEM when `size` is too large or memory is exhausted.
+#[inline(always)]
+pub fn malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_MAX {
+        heap::alloc_small(class_of(size), size)
+    } else {
+        malloc_large(size, 0, false)
+    }
+}
+
+#[cold]
+fn malloc_large(size: usize, align: usize, zero: bool) -> *mut u8 {
+    if size > MAX_REQUEST {
+        return out_of_memory();
+    }
+    large::alloc(size, align, zero)
+}
+
+/// `free`: gives a block back. A null pointer, a pointer we do not own, a pointer inside a
+/// block and a block already freed are ignored. errno is preserved.
+#[inline(always)]
+pub fn free(p: *mut u8) {
+    if let Some(r) = small_lookup(p as usize) {
+        heap::free_small(&r, p);
+        return;
+    }
+    if !p.is_null() {
+        free_large(p);
+    }
+}
+
+#[cold]
+fn free_large(p: *mut u8) {
+    let saved = os::get_errno();
+    large::free(p as usize);
+    os::set_errno(saved);
+}
+
+/// `calloc`: `n * size` zeroed bytes; null with ENOMEM on overflow.
+pub fn calloc(n: usize, size: usize) -> *mut u8 {
+    let total = match n.checked_mul(size) {
+        Some(t) if t <= MAX_REQUEST => t,
+        _ => return out_of_memory(),
+    };
+    if total <= SMALL_MAX {
+        let p = heap::alloc_small(class_of(total), total);
+        if !p.is_null() {
+            // SAFETY: p is a fresh block of at least `total` bytes.
+            unsafe { ptr::write_bytes(p, 0, total) };
+        }
+        p
+    } else {
+        malloc_large(total, 0, true)
+    }
+}
+
+/// The usable size of a block we handed out and that is still live; 0 for anything else.
+pub fn usable_size(p: *mut u8) -> usize {
+    if let Some(r) = small_lookup(p as usize) {
+        // SAFETY: the entry lies in our zone (small_lookup).
+        let live = unsafe { (*r.requested).load(Ordering::Relaxed) } != 0;
+        return if live { GEOMETRY[r.class].bsize } else { 0 };
+    }
+    if p.is_null() {
+        return 0;
+    }
+    large::lookup(p as usize).map_or(0, |b| b.len)
+}
+
+/// The size the user asked for when allocating `p` (0 when `p` is not a live block of ours).
+pub fn requested_size(p: *mut u8) -> Option<usize> {
+    if let Some(r) = small_lookup(p as usize) {
+        // SAFETY: as in usable_size.
+        let v = unsafe { (*r.requested).load(Ordering::Relaxed) } as usize;
+        return if v == 0 { None } else { Some(v - 1) };
+    }
+    large::lookup(p as usize).map(|b| b.requested)
+}
+
+/// `realloc`: glibc's rules: null `p` is `malloc(size)`; size 0 frees `p` and returns null; on
+/// failure the old block is left intact. A pointer we do not own (or a freed block, or a
+/// pointer inside a block) gives null and changes nothing.
+pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc(size);
+    }
+    if size == 0 {
+        free(p);
+        return ptr::null_mut();
+    }
+    if size > MAX_REQUEST {
+        return out_of_memory();
+    }
+    let old_usable;
+    if let Some(r) = small_lookup(p as usize) {
+        // SAFETY: the entry lies in our zone (small_lookup).
+        let entry = unsafe { &*r.requested };
+        if entry.load(Ordering::Relaxed) == 0 {
+            return ptr::null_mut();
+        }
+        let bsize = class_size(r.class);
+        if size <= bsize && (size >= bsize / 2 || class_of(size) == r.class) {
+            entry.store(size as u16 + 1, Ordering::Relaxed);
+            return p;
+        }
+        old_usable = bsize;
+    } else {
+        let Some(b) = large::lookup(p as usize) else {
+            return ptr::null_mut();
+        };
+        if size > SMALL_MAX && large::resize_in_place(p as usize, size) {
+            return p;
+        }
+        old_usable = b.len;
+    }
+    let q = malloc(size);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: p is a live block of `old_usable` bytes, q a fresh block of at least `size`
+    // bytes; they do not overlap.
+    unsafe { ptr::copy_nonoverlapping(p, q, old_usable.min(size)) };
+    free(p);
+    q
+}
+
+/// An aligned block: `align` is a power of two (the C entry points check their own rules).
+pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
+    if align <= 8 {
+        return malloc(size);
+    }
+    if size > MAX_REQUEST {
+        return out_of_memory();
+    }
+    let want = size.max(align);
+    if want <= SMALL_MAX && align <= MAX_ZONE_ALIGN {
+        // The first class whose size is a multiple of `align`: its blocks are `align`-aligned
+        // (zones start on 64 KiB and block 0 on a multiple of the class alignment).
+        let mut c = class_of(want);
+        while class_size(c) % align != 0 {
+            c += 1;
+        }
+        return heap::alloc_small(c, size);
+    }
+    malloc_large(size, align, false)
+}

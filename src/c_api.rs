@@ -1,0 +1,121 @@
+//! The C symbols (`malloc`, `free`, ...), exported only with the `override` feature (on for the
+//! `.so` that `make` builds), so that a Rust program using the crate as a `#[global_allocator]`
+//! does not silently take over its C libraries' `malloc`.
+//!
+//! Each function is a thin shell over `alloc`; here live only the C-specific argument rules
+//! (`posix_memalign`'s EINVAL, `pvalloc` rounding, `reallocf` freeing on failure).
+
+use core::ffi::c_void;
+
+use crate::alloc;
+use crate::os;
+use crate::types::PAGE_SIZE;
+
+#[no_mangle]
+pub extern "C" fn malloc(size: usize) -> *mut c_void {
+    alloc::malloc(size) as *mut c_void
+}
+
+#[no_mangle]
+pub extern "C" fn free(p: *mut c_void) {
+    alloc::free(p as *mut u8)
+}
+
+#[no_mangle]
+pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    alloc::calloc(n, size) as *mut c_void
+}
+
+#[no_mangle]
+pub extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    alloc::realloc(p as *mut u8, size) as *mut c_void
+}
+
+#[no_mangle]
+pub extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    match n.checked_mul(size) {
+        Some(total) => alloc::realloc(p as *mut u8, total) as *mut c_void,
+        None => {
+            os::set_errno(libc::ENOMEM);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// BSD `reallocf`: like `realloc`, but frees the old block when the new one cannot be had.
+#[no_mangle]
+pub extern "C" fn reallocf(p: *mut c_void, size: usize) -> *mut c_void {
+    let q = alloc::realloc(p as *mut u8, size);
+    if q.is_null() && size != 0 {
+        let saved = os::get_errno();
+        alloc::free(p as *mut u8);
+        os::set_errno(saved);
+    }
+    q as *mut c_void
+}
+
+/// # Safety
+/// `memptr` is valid for writing a pointer (it is written only on success).
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> i32 {
+    if !align.is_power_of_two() || align % size_of::<*mut c_void>() != 0 {
+        return libc::EINVAL;
+    }
+    let saved = os::get_errno();
+    let p = alloc::aligned_alloc(align, size);
+    if p.is_null() {
+        os::set_errno(saved);
+        return libc::ENOMEM;
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { *memptr = p as *mut c_void };
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    if !align.is_power_of_two() {
+        os::set_errno(libc::EINVAL);
+        return core::ptr::null_mut();
+    }
+    alloc::aligned_alloc(align, size) as *mut c_void
+}
+
+/// glibc's `memalign`: an alignment that is not a power of two is rounded up to one.
+#[no_mangle]
+pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    match align.max(1).checked_next_power_of_two() {
+        Some(a) => alloc::aligned_alloc(a, size) as *mut c_void,
+        None => {
+            os::set_errno(libc::EINVAL);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn valloc(size: usize) -> *mut c_void {
+    alloc::aligned_alloc(PAGE_SIZE, size) as *mut c_void
+}
+
+/// `valloc` of the size rounded up to whole pages (one page for 0).
+#[no_mangle]
+pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    match size.max(1).checked_add(PAGE_SIZE - 1) {
+        Some(s) => alloc::aligned_alloc(PAGE_SIZE, s & !(PAGE_SIZE - 1)) as *mut c_void,
+        None => {
+            os::set_errno(libc::ENOMEM);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+    alloc::usable_size(p as *mut u8)
+}
+
+#[no_mangle]
+pub extern "C" fn show_alloc_mem() {
+    crate::show::show_alloc_mem()
+}

@@ -1,0 +1,423 @@
+//! Heaps: a thread's allocation state, the pool of heaps of exited threads, and the paths that
+//! hand out and take back small (TINY and SMALL) blocks.
+//!
+//! Fast path of `malloc`: one TLS load, one class-list head load, one free-list pop, and the
+//! block's `requested` entry written. Fast path of `free` by the owner thread: the registry
+//! probe and slice map (`segment::small_lookup`), the state check, one free-list push. A block
+//! freed by another thread goes, after the same checks, on the owner heap's atomic
+//! `remote_free` list; the owner takes that list back when a class list runs dry.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU16, Ordering};
+
+use crate::os;
+use crate::segment::{self, segment_of, SmallRef};
+use crate::size_class::GEOMETRY;
+use crate::state::{DEAD_HEAP, EMPTY_ZONE, G};
+use crate::tls;
+use crate::types::{
+    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, ZONE_FULL,
+    ZONE_LISTED,
+};
+
+/// Heaps are carved from mappings of this size.
+const HEAP_CHUNK: usize = 64 * 1024;
+
+/// Points every class list of `h` at the empty zone.
+///
+/// # Safety
+/// `h` is valid and not in use by another thread.
+pub unsafe fn heap_prepare(h: *mut Heap) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        for c in 0..CLASS_COUNT {
+            (*h).classes[c] = EMPTY_ZONE.get();
+        }
+        (*h).ready = true;
+    }
+}
+
+/// Takes a heap for a new thread: the first heap (in the globals), a pooled one, or a new one.
+fn heap_take() -> *mut Heap {
+    G.heap_lock.lock();
+    // SAFETY: heap_lock held: the pool, the chunk and the first-heap flag are ours.
+    let h = unsafe {
+        if !*G.first_heap_taken.get() {
+            *G.first_heap_taken.get() = true;
+            G.first_heap.get()
+        } else if !(*G.heap_pool.get()).is_null() {
+            let h = *G.heap_pool.get();
+            *G.heap_pool.get() = (*h).pool_next;
+            h
+        } else {
+            let (mut next, mut end) = *G.heap_chunk.get();
+            let size = size_of::<Heap>();
+            if next + size > end {
+                let p = os::map(HEAP_CHUNK, 0);
+                if p.is_null() {
+                    G.heap_lock.unlock();
+                    return ptr::null_mut();
+                }
+                next = p as usize;
+                end = next + HEAP_CHUNK;
+            }
+            *G.heap_chunk.get() = (next + size, end);
+            next as *mut Heap
+        }
+    };
+    G.heap_lock.unlock();
+    // SAFETY: the heap was just taken out of the pool or carved: no other thread uses it.
+    unsafe {
+        if !(*h).ready {
+            heap_prepare(h);
+        }
+    }
+    h
+}
+
+/// Puts the heap of an exiting thread in the pool, with all its zones, for the next new thread.
+///
+/// # Safety
+/// `h` is no longer used by any thread.
+pub unsafe fn heap_give_back(h: *mut Heap) {
+    G.heap_lock.lock();
+    // SAFETY: heap_lock held; `h` is unused (caller's contract).
+    unsafe {
+        (*h).pool_next = *G.heap_pool.get();
+        *G.heap_pool.get() = h;
+    }
+    G.heap_lock.unlock();
+}
+
+/// Gives the calling thread a heap (first allocation of a thread).
+#[cold]
+fn thread_heap_init() -> *mut Heap {
+    crate::init::global_init();
+    // global_init may have allocated (pthread_atfork), and so set up our heap already.
+    let h = tls::heap();
+    if !h.is_null() {
+        return h;
+    }
+    let h = heap_take();
+    if h.is_null() {
+        return h;
+    }
+    tls::set_heap(h);
+    crate::init::register_thread_heap(h);
+    h
+}
+
+/// Writes the block's `requested` entry.
+///
+/// # Safety
+/// `b` is a block of zone `z` of class `c`, just taken off its free list.
+#[inline(always)]
+unsafe fn mark_used(z: *mut Zone, c: usize, b: *mut Block, size: usize) {
+    // SAFETY: `b` lies in `z`, so its index is below nblocks and the entry is in the zone.
+    unsafe {
+        let g = &GEOMETRY[c];
+        let idx = ((b as usize - (*z).blocks as usize) * g.inv) >> 32;
+        (*((*z).start as *const AtomicU16).add(idx)).store(size as u16 + 1, Ordering::Relaxed);
+    }
+}
+
+/// Allocates a block of class `c` for a request of `size` bytes (`size <= class size`).
+/// Null (errno ENOMEM) when out of memory.
+#[inline(always)]
+pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
+    let heap = tls::heap();
+    if !heap.is_null() {
+        // SAFETY: a non-null TLS heap is a ready heap owned by this thread (or DEAD_HEAP, whose
+        // lists all point at the empty zone, whose free list is null). A non-null free-list
+        // head is a free block of that zone.
+        unsafe {
+            let z = (*heap).classes[c];
+            let b = (*z).free;
+            if !b.is_null() {
+                (*z).free = (*b).next;
+                (*z).used += 1;
+                mark_used(z, c, b, size);
+                return b as *mut u8;
+            }
+        }
+    }
+    alloc_small_slow(heap, c, size)
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_small_slow(mut heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
+    if heap.is_null() {
+        heap = thread_heap_init();
+        if heap.is_null() {
+            os::set_errno(libc::ENOMEM);
+            return ptr::null_mut();
+        }
+    }
+    if heap == DEAD_HEAP.get() {
+        G.shared_lock.lock();
+        // SAFETY: the shared heap is used only under shared_lock, which we hold.
+        let p = unsafe { heap_alloc(G.shared_heap.get(), c, size) };
+        G.shared_lock.unlock();
+        return p;
+    }
+    // SAFETY: `heap` is this thread's own heap.
+    unsafe { heap_alloc(heap, c, size) }
+}
+
+/// The general allocation path of a heap.
+///
+/// # Safety
+/// `heap` is owned by the caller (or its lock is held).
+unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
+    // SAFETY: guaranteed by the caller; zones in the class lists are the heap's own.
+    unsafe {
+        if !(*heap).ready {
+            heap_prepare(heap);
+        }
+        let mut z = (*heap).classes[c];
+        if (*z).free.is_null() {
+            z = refill(heap, c);
+            if z.is_null() {
+                os::set_errno(libc::ENOMEM);
+                return ptr::null_mut();
+            }
+        }
+        let b = (*z).free;
+        (*z).free = (*b).next;
+        (*z).used += 1;
+        mark_used(z, c, b, size);
+        b as *mut u8
+    }
+}
+
+/// Threads up to a page worth of never-used blocks of `z` onto its free list.
+///
+/// # Safety
+/// `z` is a zone of class `c` of a heap owned by the caller, with `extended < nblocks` and an
+/// empty free list.
+unsafe fn extend(z: *mut Zone, c: usize) {
+    let g = &GEOMETRY[c];
+    // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use.
+    unsafe {
+        let n = (PAGE_SIZE / g.bsize).clamp(1, g.nblocks - (*z).extended as usize);
+        let first = (*z).blocks.add((*z).extended as usize * g.bsize);
+        let mut b = first;
+        for _ in 1..n {
+            let next = b.add(g.bsize);
+            (*(b as *mut Block)).next = next as *mut Block;
+            b = next;
+        }
+        (*(b as *mut Block)).next = (*z).free;
+        (*z).free = first as *mut Block;
+        (*z).extended += n as u32;
+    }
+}
+
+/// Finds or makes a zone of class `c` with a free block and puts it at the head of its list.
+///
+/// # Safety
+/// `heap` is owned by the caller (or its lock is held).
+unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
+            collect_remote(heap);
+        }
+        let empty = EMPTY_ZONE.get();
+        loop {
+            let z = (*heap).classes[c];
+            if z == empty {
+                break;
+            }
+            if !(*z).free.is_null() {
+                return z;
+            }
+            if ((*z).extended as usize) < GEOMETRY[c].nblocks {
+                extend(z, c);
+                return z;
+            }
+            class_unlink(heap, c, z);
+            (*z).state.store(ZONE_FULL, Ordering::Relaxed);
+        }
+        let z = segment::zone_create(heap, c);
+        if z.is_null() {
+            return z;
+        }
+        class_push_front(heap, c, z);
+        extend(z, c);
+        z
+    }
+}
+
+/// # Safety
+/// `z` is in `heap`'s class list `c`; `heap` owned by the caller.
+unsafe fn class_unlink(heap: *mut Heap, c: usize, z: *mut Zone) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let empty = EMPTY_ZONE.get();
+        if (*z).prev.is_null() {
+            (*heap).classes[c] = if (*z).next.is_null() { empty } else { (*z).next };
+        } else {
+            (*(*z).prev).next = (*z).next;
+        }
+        if !(*z).next.is_null() {
+            (*(*z).next).prev = (*z).prev;
+        }
+        (*z).next = ptr::null_mut();
+        (*z).prev = ptr::null_mut();
+    }
+}
+
+/// # Safety
+/// `z` is in no class list; `heap` owned by the caller.
+unsafe fn class_push_front(heap: *mut Heap, c: usize, z: *mut Zone) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let head = (*heap).classes[c];
+        (*z).prev = ptr::null_mut();
+        if head == EMPTY_ZONE.get() {
+            (*z).next = ptr::null_mut();
+        } else {
+            (*z).next = head;
+            (*head).prev = z;
+        }
+        (*heap).classes[c] = z;
+        (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
+    }
+}
+
+/// # Safety
+/// `z` is in no class list; `heap` owned by the caller.
+unsafe fn class_insert_second(heap: *mut Heap, c: usize, z: *mut Zone) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let head = (*heap).classes[c];
+        if head == EMPTY_ZONE.get() {
+            class_push_front(heap, c, z);
+            return;
+        }
+        (*z).prev = head;
+        (*z).next = (*head).next;
+        if !(*head).next.is_null() {
+            (*(*head).next).prev = z;
+        }
+        (*head).next = z;
+        (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
+    }
+}
+
+/// Frees a small block found by `small_lookup`. Returns false, changing nothing, when the block
+/// is not in use (a double free, or a block never handed out).
+#[inline(always)]
+pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
+    let seg = segment_of(p as usize);
+    let heap = tls::heap();
+    // SAFETY: `r` was found by small_lookup, so the segment is mapped and the requested entry
+    // and the zone descriptor are inside it. A block whose entry is non-zero is handed out, so
+    // its zone cannot be released before this free completes, and its segment's owner is a
+    // heap, which is never unmapped.
+    unsafe {
+        let owner = (*seg).heap.load(Ordering::Relaxed);
+        if owner == heap {
+            if (*r.requested).load(Ordering::Relaxed) == 0 {
+                return false;
+            }
+            (*r.requested).store(0, Ordering::Relaxed);
+            release_block(heap, r.zone, p as *mut Block);
+        } else {
+            if (*r.requested).swap(0, Ordering::AcqRel) == 0 {
+                return false;
+            }
+            let owner = (*seg).heap.load(Ordering::Acquire);
+            push_remote(owner, p as *mut Block);
+        }
+    }
+    true
+}
+
+/// Pushes a block freed by another thread on its owner heap's remote list.
+///
+/// # Safety
+/// `b` is a block of a zone of `owner`, whose `requested` entry this thread just cleared.
+unsafe fn push_remote(owner: *mut Heap, b: *mut Block) {
+    // SAFETY: guaranteed by the caller; heaps are never unmapped.
+    unsafe {
+        let list = &(*owner).remote_free;
+        let mut old = list.load(Ordering::Relaxed);
+        loop {
+            (*b).next = old;
+            match list.compare_exchange_weak(old, b, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(x) => old = x,
+            }
+        }
+    }
+}
+
+/// Returns a block to its zone's free list.
+///
+/// # Safety
+/// `b` is a block of `z`, a zone of `heap`, no longer in use; `heap` owned by the caller.
+#[inline(always)]
+unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        (*b).next = (*z).free;
+        (*z).free = b;
+        (*z).used -= 1;
+        if (*z).used == 0 || (*z).state.load(Ordering::Relaxed) == ZONE_FULL {
+            zone_changed(heap, z);
+        }
+    }
+}
+
+/// A full zone got a free block back (it goes back in its class list), or a zone became empty
+/// (it is released unless it is the head of its list, kept to avoid map/unmap churn).
+#[cold]
+#[inline(never)]
+unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
+    // SAFETY: guaranteed by release_block's caller.
+    unsafe {
+        let c = (*z).class.load(Ordering::Relaxed) as usize;
+        if (*z).state.load(Ordering::Relaxed) == ZONE_FULL {
+            class_insert_second(heap, c, z);
+            return;
+        }
+        if (*z).used == 0 && (*heap).classes[c] != z {
+            class_unlink(heap, c, z);
+            segment::zone_release(heap, z);
+        }
+    }
+}
+
+/// Takes back the blocks other threads freed into this heap's zones.
+///
+/// # Safety
+/// `heap` owned by the caller (or its lock is held).
+unsafe fn collect_remote(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller; each block on the list is a block of one of this heap's
+    // zones, still counted in its zone's `used`, so its zone is live.
+    unsafe {
+        let mut b = (*heap).remote_free.swap(ptr::null_mut(), Ordering::Acquire);
+        while !b.is_null() {
+            let next = (*b).next;
+            release_block(heap, zone_of(b as usize), b);
+            b = next;
+        }
+    }
+}
+
+/// The zone that contains `p`, which is in a live zone of ours.
+///
+/// # Safety
+/// `p` lies in a zone of a mapped segment.
+unsafe fn zone_of(p: usize) -> *mut Zone {
+    let seg = segment_of(p);
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
+        let first = (*seg).slice_zone[slice].load(Ordering::Relaxed) as usize - 1;
+        ptr::addr_of_mut!((*seg).zones[first])
+    }
+}

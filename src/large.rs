@@ -1,0 +1,405 @@
+//! LARGE blocks (above `SMALL_MAX`, or aligned beyond `MAX_ZONE_ALIGN`): one mapping each.
+//!
+//! A table, keyed by the block's address, records every live LARGE block (mapping length and
+//! requested size), so `free` of a pointer that is not ours is recognised without touching it.
+//! Freed mappings are kept in a small cache (at most `CACHE_SLOTS` mappings and `CACHE_BYTES`
+//! bytes) and reused by later requests of a close size, so a malloc/free loop of one LARGE
+//! size does not map and unmap on every turn. Everything is under `LargeState::lock`, never
+//! held across a system call.
+
+use core::ptr;
+
+use crate::os;
+use crate::state::{Guarded, G};
+use crate::sync::SpinLock;
+use crate::types::PAGE_SIZE;
+
+/// One live LARGE block.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct LargeBlock {
+    /// Address handed to the user; also the mapping's start. 0 = empty table slot.
+    pub addr: usize,
+    /// Mapping length (a page multiple).
+    pub len: usize,
+    /// Size the user asked for.
+    pub requested: usize,
+}
+
+const EMPTY: LargeBlock = LargeBlock { addr: 0, len: 0, requested: 0 };
+
+/// Freed mappings kept for reuse.
+pub const CACHE_SLOTS: usize = 8;
+/// Bytes of freed mappings kept for reuse at most.
+pub const CACHE_BYTES: usize = 64 << 20;
+
+pub struct LargeInner {
+    /// Open-addressing table of live blocks (linear probing, backward-shift deletion).
+    table: *mut LargeBlock,
+    cap: usize,
+    count: usize,
+    /// Cached free mappings `(addr, len)`, oldest first; `cached` of them in use.
+    cache: [(usize, usize); CACHE_SLOTS],
+    cached: usize,
+    cached_bytes: usize,
+}
+
+pub struct LargeState {
+    pub lock: SpinLock,
+    inner: Guarded<LargeInner>,
+}
+
+impl LargeState {
+    pub const fn new() -> Self {
+        LargeState {
+            lock: SpinLock::new(),
+            inner: Guarded::new(LargeInner {
+                table: ptr::null_mut(),
+                cap: 0,
+                count: 0,
+                cache: [(0, 0); CACHE_SLOTS],
+                cached: 0,
+                cached_bytes: 0,
+            }),
+        }
+    }
+}
+
+impl Default for LargeState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[inline]
+fn home(addr: usize, cap: usize) -> usize {
+    ((addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & (cap - 1)
+}
+
+impl LargeInner {
+    /// Slot of `addr`, if present.
+    fn find(&self, addr: usize) -> Option<usize> {
+        if self.cap == 0 || addr == 0 {
+            return None;
+        }
+        let mut i = home(addr, self.cap);
+        loop {
+            // SAFETY: i < cap and the table holds cap slots.
+            let e = unsafe { &*self.table.add(i) };
+            if e.addr == addr {
+                return Some(i);
+            }
+            if e.addr == 0 {
+                return None;
+            }
+            i = (i + 1) & (self.cap - 1);
+        }
+    }
+
+    fn put(table: *mut LargeBlock, cap: usize, b: LargeBlock) {
+        let mut i = home(b.addr, cap);
+        // SAFETY: i < cap; the table has a free slot (load factor at most 1/2).
+        unsafe {
+            while (*table.add(i)).addr != 0 {
+                i = (i + 1) & (cap - 1);
+            }
+            *table.add(i) = b;
+        }
+    }
+
+    /// Grows the table when needed; returns the table to unmap afterwards (outside the lock),
+    /// or None when a new table could not be mapped.
+    fn reserve(&mut self) -> Option<(usize, usize)> {
+        if (self.count + 1) * 2 <= self.cap {
+            return Some((0, 0));
+        }
+        let cap = if self.cap == 0 { 128 } else { self.cap * 2 };
+        let bytes = cap * size_of::<LargeBlock>();
+        let t = os::map(bytes, 0) as *mut LargeBlock;
+        if t.is_null() {
+            return None;
+        }
+        for i in 0..self.cap {
+            // SAFETY: i < old cap.
+            let e = unsafe { *self.table.add(i) };
+            if e.addr != 0 {
+                Self::put(t, cap, e);
+            }
+        }
+        let old = (self.table as usize, self.cap * size_of::<LargeBlock>());
+        self.table = t;
+        self.cap = cap;
+        Some(old)
+    }
+
+    fn remove_at(&mut self, mut i: usize) -> LargeBlock {
+        let mask = self.cap - 1;
+        // SAFETY: every index is masked below cap.
+        unsafe {
+            let removed = *self.table.add(i);
+            *self.table.add(i) = EMPTY;
+            let mut j = i;
+            loop {
+                j = (j + 1) & mask;
+                let e = *self.table.add(j);
+                if e.addr == 0 {
+                    break;
+                }
+                let h = home(e.addr, self.cap);
+                // Move e back to i when its home is not in (i, j] (cyclically).
+                let in_range = if i <= j { h > i && h <= j } else { h > i || h <= j };
+                if !in_range {
+                    *self.table.add(i) = e;
+                    *self.table.add(j) = EMPTY;
+                    i = j;
+                }
+            }
+            self.count -= 1;
+            removed
+        }
+    }
+
+    /// Takes a cached mapping of at least `need` bytes and at most twice that.
+    fn cache_take(&mut self, need: usize) -> Option<(usize, usize)> {
+        let mut best: Option<usize> = None;
+        for k in 0..self.cached {
+            let (_, len) = self.cache[k];
+            if len >= need && len <= 2 * need && best.is_none_or(|b| len < self.cache[b].1) {
+                best = Some(k);
+            }
+        }
+        let k = best?;
+        let m = self.cache[k];
+        self.cache.copy_within(k + 1..self.cached, k);
+        self.cached -= 1;
+        self.cached_bytes -= m.1;
+        Some(m)
+    }
+
+    /// Caches a freed mapping; returns the mappings evicted to make room (to unmap outside the
+    /// lock), at most two: the oldest, or the mapping itself when it is too big to keep.
+    fn cache_put(&mut self, m: (usize, usize)) -> [(usize, usize); 2] {
+        let mut evicted = [(0, 0); 2];
+        if m.1 > CACHE_BYTES / 2 {
+            evicted[0] = m;
+            return evicted;
+        }
+        let mut n = 0;
+        while self.cached == CACHE_SLOTS || self.cached_bytes + m.1 > CACHE_BYTES {
+            let old = self.cache[0];
+            self.cache.copy_within(1..self.cached, 0);
+            self.cached -= 1;
+            self.cached_bytes -= old.1;
+            if n < 2 {
+                evicted[n] = old;
+                n += 1;
+            } else {
+                os::unmap(old.0 as *mut u8, old.1);
+            }
+        }
+        self.cache[self.cached] = m;
+        self.cached += 1;
+        self.cached_bytes += m.1;
+        evicted
+    }
+}
+
+fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
+    G.large.lock.lock();
+    // SAFETY: the lock is held, so this is the only reference to the inner state.
+    let r = f(unsafe { &mut *G.large.inner.get() });
+    G.large.lock.unlock();
+    r
+}
+
+fn page_round(size: usize) -> Option<usize> {
+    size.checked_add(PAGE_SIZE - 1).map(|s| s & !(PAGE_SIZE - 1))
+}
+
+/// Maps `len` bytes, giving back cached address space and retrying once if the kernel refuses.
+fn map_or_retry(len: usize) -> *mut u8 {
+    let p = os::map(len, 0);
+    if !p.is_null() {
+        return p;
+    }
+    release_cached();
+    crate::segment::release_pooled();
+    os::map(len, 0)
+}
+
+/// Allocates a LARGE block of `size` bytes aligned to `align` (a power of two). With `zero`,
+/// the block reads as zeros. Null with errno ENOMEM on failure.
+pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let need = match page_round(size.max(1)) {
+        Some(n) if n <= isize::MAX as usize => n,
+        _ => {
+            os::set_errno(libc::ENOMEM);
+            return ptr::null_mut();
+        }
+    };
+    let addr;
+    let mut from_cache = false;
+    if align <= PAGE_SIZE {
+        if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
+            if len > need {
+                os::unmap((a + need) as *mut u8, len - need);
+            }
+            addr = a;
+            from_cache = true;
+        } else {
+            let p = map_or_retry(need);
+            if p.is_null() {
+                os::set_errno(libc::ENOMEM);
+                return ptr::null_mut();
+            }
+            addr = p as usize;
+        }
+    } else {
+        let span = match need.checked_add(align - PAGE_SIZE) {
+            Some(s) if s <= isize::MAX as usize => s,
+            _ => {
+                os::set_errno(libc::ENOMEM);
+                return ptr::null_mut();
+            }
+        };
+        let p = map_or_retry(span);
+        if p.is_null() {
+            os::set_errno(libc::ENOMEM);
+            return ptr::null_mut();
+        }
+        let base = p as usize;
+        let aligned = (base + align - 1) & !(align - 1);
+        os::unmap(p, aligned - base);
+        os::unmap((aligned + need) as *mut u8, base + span - aligned - need);
+        addr = aligned;
+    }
+    if !record(LargeBlock { addr, len: need, requested: size }) {
+        os::unmap(addr as *mut u8, need);
+        os::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    if zero && from_cache {
+        // SAFETY: the mapping [addr, addr + need) is ours and not yet handed out.
+        unsafe { ptr::write_bytes(addr as *mut u8, 0, size) };
+    }
+    addr as *mut u8
+}
+
+/// Records a live block; false when the table could not grow.
+fn record(b: LargeBlock) -> bool {
+    let old = with_inner(|s| {
+        let old = s.reserve()?;
+        LargeInner::put(s.table, s.cap, b);
+        s.count += 1;
+        Some(old)
+    });
+    match old {
+        Some((t, len)) => {
+            os::unmap(t as *mut u8, len);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The live LARGE block at `addr`, if any.
+pub fn lookup(addr: usize) -> Option<LargeBlock> {
+    with_inner(|s| s.find(addr).map(|i| {
+        // SAFETY: find returns an index below cap.
+        unsafe { *s.table.add(i) }
+    }))
+}
+
+/// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
+pub fn free(addr: usize) -> bool {
+    let r = with_inner(|s| {
+        let i = s.find(addr)?;
+        let b = s.remove_at(i);
+        Some(s.cache_put((b.addr, b.len)))
+    });
+    match r {
+        Some(evicted) => {
+            for (a, len) in evicted {
+                os::unmap(a as *mut u8, len);
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Changes the recorded size of the block at `addr` when `size` fits its mapping (shrinking
+/// the mapping when less than half of it would be used). Returns false when the block must
+/// move (or is not ours: the caller checked that first).
+pub fn resize_in_place(addr: usize, size: usize) -> bool {
+    let need = match page_round(size.max(1)) {
+        Some(n) => n,
+        None => return false,
+    };
+    let r = with_inner(|s| {
+        let i = s.find(addr)?;
+        // SAFETY: i < cap.
+        let e = unsafe { &mut *s.table.add(i) };
+        if need <= e.len {
+            let cut = if need < e.len / 2 { e.len - need } else { 0 };
+            e.len -= cut;
+            e.requested = size;
+            return Some((true, e.addr + e.len, cut));
+        }
+        Some((false, e.addr + e.len, need - e.len))
+    });
+    let Some((fits, end, extra)) = r else { return false };
+    if fits {
+        os::unmap(end as *mut u8, extra);
+        return true;
+    }
+    // Try to grow the mapping where it ends.
+    let p = os::map(extra, end);
+    if p.is_null() {
+        return false;
+    }
+    let ok = with_inner(|s| {
+        let Some(i) = s.find(addr) else { return false };
+        // SAFETY: i < cap.
+        let e = unsafe { &mut *s.table.add(i) };
+        if e.addr + e.len != end {
+            return false;
+        }
+        e.len += extra;
+        e.requested = size;
+        true
+    });
+    if !ok {
+        os::unmap(p, extra);
+    }
+    ok
+}
+
+/// Unmaps every cached free mapping.
+pub fn release_cached() {
+    let mut list = [(0usize, 0usize); CACHE_SLOTS];
+    let n = with_inner(|s| {
+        let n = s.cached;
+        list[..n].copy_from_slice(&s.cache[..n]);
+        s.cached = 0;
+        s.cached_bytes = 0;
+        n
+    });
+    for &(a, len) in &list[..n] {
+        os::unmap(a as *mut u8, len);
+    }
+}
+
+/// Calls `f` on every live LARGE block, in no order, with the lock held (`f` must not
+/// allocate or free).
+pub fn for_each(mut f: impl FnMut(&LargeBlock)) {
+    with_inner(|s| {
+        for i in 0..s.cap {
+            // SAFETY: i < cap.
+            let e = unsafe { &*s.table.add(i) };
+            if e.addr != 0 {
+                f(e);
+            }
+        }
+    });
+}

@@ -1,0 +1,330 @@
+//! Segments and zones: taking a segment for a heap (from the pool or a new mapping), carving a
+//! zone for a size class out of its free slices, and giving zones and segments back.
+//!
+//! All functions here run on the owner thread of the heap they are given (or under the shared
+//! heap's lock); the pool and the registry are behind `G.pool_lock`.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU16, Ordering};
+
+use crate::os;
+use crate::size_class::GEOMETRY;
+use crate::state::G;
+use crate::types::{
+    Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
+    ZONE_UNUSED,
+};
+
+/// Every slice but the header.
+const ALL_SLICES: u64 = !1u64;
+
+/// The segment that contains `addr`.
+#[inline(always)]
+pub fn segment_of(addr: usize) -> *mut Segment {
+    (addr & !(SEGMENT_SIZE - 1)) as *mut Segment
+}
+
+/// Maps a new 4 MiB-aligned segment: first where the previous one ended below (mappings grow
+/// down, so this usually succeeds with one call), else by over-mapping and trimming.
+fn map_aligned_segment() -> *mut u8 {
+    static LAST: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    let last = LAST.load(Ordering::Relaxed);
+    if last > SEGMENT_SIZE {
+        let p = os::map(SEGMENT_SIZE, last - SEGMENT_SIZE);
+        if !p.is_null() {
+            LAST.store(p as usize, Ordering::Relaxed);
+            return p;
+        }
+    }
+    let raw = os::map(2 * SEGMENT_SIZE, 0);
+    if raw.is_null() {
+        return ptr::null_mut();
+    }
+    let start = raw as usize;
+    let aligned = (start + SEGMENT_SIZE - 1) & !(SEGMENT_SIZE - 1);
+    os::unmap(raw, aligned - start);
+    os::unmap((aligned + SEGMENT_SIZE) as *mut u8, start + SEGMENT_SIZE - aligned);
+    LAST.store(aligned, Ordering::Relaxed);
+    aligned as *mut u8
+}
+
+/// Takes an empty segment for `heap` and puts it in the heap's list of segments with free
+/// slices. Null when no memory is left.
+///
+/// # Safety
+/// `heap` is owned by the calling thread (or its lock is held).
+pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
+    G.pool_lock.lock();
+    // SAFETY: the pool is only touched under pool_lock, which we hold.
+    let mut seg = unsafe {
+        let pool = G.seg_pool.get();
+        let s = *pool;
+        if !s.is_null() {
+            *pool = (*s).next;
+        }
+        s
+    };
+    G.pool_lock.unlock();
+    if seg.is_null() {
+        let mut p = map_aligned_segment();
+        if p.is_null() {
+            crate::large::release_cached();
+            p = map_aligned_segment();
+        }
+        if p.is_null() {
+            return ptr::null_mut();
+        }
+        seg = p as *mut Segment;
+        G.pool_lock.lock();
+        let ok = G.registry.insert(p as usize);
+        if ok {
+            // SAFETY: `seg` is a fresh zeroed mapping of SEGMENT_SIZE bytes; the header fits in
+            // slice 0. Pushing on the all-segments list is serialised by pool_lock.
+            unsafe {
+                (*seg).next_all.store(G.all_segments.load(Ordering::Relaxed), Ordering::Relaxed);
+                G.all_segments.store(seg, Ordering::Release);
+            }
+        }
+        G.pool_lock.unlock();
+        if !ok {
+            os::unmap(p, SEGMENT_SIZE);
+            return ptr::null_mut();
+        }
+    }
+    // SAFETY: `seg` is an empty segment that no heap owns; from here it is ours alone.
+    unsafe {
+        (*seg).free_mask = ALL_SLICES;
+        (*seg).next = ptr::null_mut();
+        (*seg).prev = ptr::null_mut();
+        (*seg).in_avail = false;
+        (*seg).heap.store(heap, Ordering::Release);
+        (*heap).segments += 1;
+        avail_push(heap, seg);
+    }
+    seg
+}
+
+/// # Safety
+/// `heap` owned by the caller; `seg` is one of its segments, not in its avail list.
+unsafe fn avail_push(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: guaranteed by the caller: both are ours to change.
+    unsafe {
+        (*seg).prev = ptr::null_mut();
+        (*seg).next = (*heap).avail;
+        if !(*heap).avail.is_null() {
+            (*(*heap).avail).prev = seg;
+        }
+        (*heap).avail = seg;
+        (*seg).in_avail = true;
+    }
+}
+
+/// # Safety
+/// `heap` owned by the caller; `seg` is in its avail list.
+unsafe fn avail_remove(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if (*seg).prev.is_null() {
+            (*heap).avail = (*seg).next;
+        } else {
+            (*(*seg).prev).next = (*seg).next;
+        }
+        if !(*seg).next.is_null() {
+            (*(*seg).next).prev = (*seg).prev;
+        }
+        (*seg).in_avail = false;
+    }
+}
+
+/// First run of `n` free slices in `mask`, if any.
+fn find_run(mask: u64, n: usize) -> Option<usize> {
+    let want = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    (1..=SLICES_PER_SEGMENT - n).find(|&i| (mask >> i) & want == want)
+}
+
+/// Makes a zone of class `c` for `heap`: finds free slices in its segments (or a new segment),
+/// clears the `requested` array when the slices were used before, and fills the descriptor.
+/// The zone is not yet in a class list. Null when no memory is left.
+///
+/// # Safety
+/// `heap` is owned by the calling thread (or its lock is held).
+pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
+    let g = &GEOMETRY[c];
+    let n = g.slices;
+    // SAFETY: the heap and its segments are ours (caller's contract); each segment header is
+    // mapped while the segment is in the heap's avail list.
+    unsafe {
+        let mut seg = (*heap).avail;
+        let mut first = None;
+        let mut tries = 0;
+        while !seg.is_null() && tries < 16 {
+            if let Some(f) = find_run((*seg).free_mask, n) {
+                first = Some(f);
+                break;
+            }
+            seg = (*seg).next;
+            tries += 1;
+        }
+        let first = match first {
+            Some(f) => f,
+            None => {
+                seg = segment_acquire(heap);
+                if seg.is_null() {
+                    return ptr::null_mut();
+                }
+                1
+            }
+        };
+        let bits = (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first;
+        (*seg).free_mask &= !bits;
+        if (*seg).free_mask == 0 {
+            avail_remove(heap, seg);
+        }
+        let start = (seg as *mut u8).add(first << SLICE_SHIFT);
+        if (*seg).dirty_mask & bits != 0 {
+            ptr::write_bytes(start, 0, 2 * g.nblocks);
+        }
+        (*seg).dirty_mask |= bits;
+        let z = ptr::addr_of_mut!((*seg).zones[first]);
+        (*z).free = ptr::null_mut();
+        (*z).start = start;
+        (*z).blocks = start.add(g.blocks_offset);
+        (*z).used = 0;
+        (*z).extended = 0;
+        (*z).next = ptr::null_mut();
+        (*z).prev = ptr::null_mut();
+        (*z).class.store(c as u8, Ordering::Relaxed);
+        (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
+        for i in first..first + n {
+            (*seg).slice_zone[i].store(first as u8 + 1, Ordering::Release);
+        }
+        z
+    }
+}
+
+/// Gives an empty zone's slices back to its segment; gives the segment to the pool when it is
+/// empty and the heap has another one.
+///
+/// # Safety
+/// `z` is an empty zone of `heap` (no block handed out, none pending on a remote list), out of
+/// every class list; `heap` is owned by the caller.
+pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
+    let seg = segment_of(z as usize);
+    // SAFETY: guaranteed by the caller; the zone index is its first slice.
+    unsafe {
+        let first = (z as usize - ptr::addr_of!((*seg).zones) as usize) / size_of::<Zone>();
+        let c = (*z).class.load(Ordering::Relaxed) as usize;
+        let n = GEOMETRY[c].slices;
+        (*z).state.store(ZONE_UNUSED, Ordering::Relaxed);
+        for i in first..first + n {
+            (*seg).slice_zone[i].store(0, Ordering::Release);
+        }
+        let bits = (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first;
+        (*seg).free_mask |= bits;
+        if !(*seg).in_avail {
+            avail_push(heap, seg);
+        }
+        if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
+            segment_release(heap, seg);
+        }
+    }
+}
+
+/// Purges an empty segment and puts it in the pool.
+///
+/// # Safety
+/// `seg` is an empty segment of `heap`, in its avail list; `heap` is owned by the caller.
+unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        avail_remove(heap, seg);
+        (*heap).segments -= 1;
+        let dirty = (*seg).dirty_mask;
+        if dirty != 0 {
+            let lo = dirty.trailing_zeros() as usize;
+            let hi = 64 - dirty.leading_zeros() as usize;
+            os::purge((seg as *mut u8).add(lo * SLICE_SIZE), (hi - lo) * SLICE_SIZE);
+        }
+        (*seg).dirty_mask = 0;
+        (*seg).heap.store(ptr::null_mut(), Ordering::Release);
+        G.pool_lock.lock();
+        let pool = G.seg_pool.get();
+        (*seg).next = *pool;
+        *pool = seg;
+        G.pool_lock.unlock();
+    }
+}
+
+/// Unmaps every pooled segment, to give address space back when a mapping failed.
+pub fn release_pooled() {
+    G.pool_lock.lock();
+    // SAFETY: pool_lock held: the pool and the all-segments list are ours to change; pooled
+    // segments hold no block and belong to no heap.
+    unsafe {
+        let mut s = *G.seg_pool.get();
+        *G.seg_pool.get() = ptr::null_mut();
+        while !s.is_null() {
+            let next = (*s).next;
+            // unlink from the all-segments list
+            let mut link = &G.all_segments;
+            loop {
+                let cur = link.load(Ordering::Relaxed);
+                if cur.is_null() {
+                    break;
+                }
+                if cur == s {
+                    link.store((*s).next_all.load(Ordering::Relaxed), Ordering::Release);
+                    break;
+                }
+                link = &(*cur).next_all;
+            }
+            G.registry.remove(s as usize);
+            os::unmap(s as *mut u8, SEGMENT_SIZE);
+            s = next;
+        }
+    }
+    G.pool_lock.unlock();
+}
+
+/// Where a pointer into a zone stands.
+pub struct SmallRef {
+    pub zone: *mut Zone,
+    pub class: usize,
+    /// The block's entry in its zone's `requested` array.
+    pub requested: *const AtomicU16,
+}
+
+/// Finds the block that starts at `p` in one of our zones, reading only our own memory: the
+/// registry, then the segment header, then `GEOMETRY`. `None` for a pointer into no zone or not
+/// at a block start. Does not look at the block's state.
+#[inline(always)]
+pub fn small_lookup(p: usize) -> Option<SmallRef> {
+    if !G.registry.contains(p) {
+        return None;
+    }
+    let seg = segment_of(p);
+    // SAFETY: the registry says a segment of ours is mapped at `seg`; the header is inside it.
+    // A zone's class is below CLASS_COUNT (checked anyway, against torn reads), so the
+    // requested entry computed from GEOMETRY lies inside the zone, inside the segment.
+    unsafe {
+        let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
+        let zs = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
+        if zs == 0 {
+            return None;
+        }
+        let first = zs - 1;
+        let zone = ptr::addr_of_mut!((*seg).zones[first]);
+        let class = (*zone).class.load(Ordering::Relaxed) as usize;
+        let g = GEOMETRY.get(class)?;
+        let start = seg as usize + (first << SLICE_SHIFT);
+        let off = p.wrapping_sub(start + g.blocks_offset);
+        if off >= g.span {
+            return None;
+        }
+        let idx = (off * g.inv) >> 32;
+        if idx * g.bsize != off {
+            return None;
+        }
+        Some(SmallRef { zone, class, requested: (start as *const AtomicU16).add(idx) })
+    }
+}

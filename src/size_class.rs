@@ -1,0 +1,203 @@
+//! Size classes and the geometry of the zone that serves each one, all computed at compile time.
+//!
+//! Classes: 8; 16 to 128 in steps of 16; then four classes per power of two up to `SMALL_MAX`
+//! (160, 192, 224, 256, 320, ...). Internal waste is at most 25% (at the first class of a group)
+//! and every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
+
+use crate::types::{MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX};
+
+/// Number of size classes.
+pub const CLASS_COUNT: usize = 41;
+
+/// Block size of class `c`.
+pub const fn class_size(c: usize) -> usize {
+    if c == 0 {
+        8
+    } else if c <= 8 {
+        16 * c
+    } else {
+        let group = (c - 9) / 4;
+        let step = (c - 9) % 4;
+        let base = 128 << group;
+        base + (step + 1) * (base / 4)
+    }
+}
+
+/// Class of a request of `size` bytes, computed (`size <= SMALL_MAX`).
+pub const fn class_of_computed(size: usize) -> usize {
+    if size <= 8 {
+        0
+    } else if size <= 128 {
+        size.div_ceil(16)
+    } else {
+        let bit = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize; // floor(log2(size-1))
+        let step = ((size - 1) >> (bit - 2)) & 3;
+        9 + (bit - 7) * 4 + step
+    }
+}
+
+/// Requests up to this size find their class in one table load.
+const TABLE_MAX: usize = 1024;
+
+const fn build_table() -> [u8; TABLE_MAX / 8 + 1] {
+    let mut t = [0u8; TABLE_MAX / 8 + 1];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = class_of_computed(i * 8) as u8;
+        i += 1;
+    }
+    t
+}
+
+/// `CLASS_TABLE[(size + 7) / 8]` is the class of `size` for `size <= TABLE_MAX`.
+static CLASS_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
+
+/// Class of a request of `size` bytes (`size <= SMALL_MAX`).
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    if size <= TABLE_MAX {
+        CLASS_TABLE[(size + 7) >> 3] as usize
+    } else {
+        class_of_computed(size)
+    }
+}
+
+/// Alignment of every block of class `c` relative to its zone (the lowest set bit of its size,
+/// capped at `MAX_ZONE_ALIGN`). Zones are 64 KiB-aligned, so blocks are aligned this much.
+pub const fn class_align(c: usize) -> usize {
+    let s = class_size(c);
+    let low = s & s.wrapping_neg();
+    if low > MAX_ZONE_ALIGN {
+        MAX_ZONE_ALIGN
+    } else {
+        low
+    }
+}
+
+const fn align_up(x: usize, a: usize) -> usize {
+    (x + a - 1) & !(a - 1)
+}
+
+/// Zone layout of one class: `[requested: u16 × nblocks][pad][blocks]` over `slices` slices.
+#[derive(Clone, Copy)]
+pub struct Geometry {
+    /// Block size (the class size).
+    pub bsize: usize,
+    /// `ceil(2^32 / bsize)`: for an exact block offset `o`, `(o * inv) >> 32` is its index.
+    pub inv: usize,
+    pub nblocks: usize,
+    /// `nblocks * bsize`: block offsets are below this.
+    pub span: usize,
+    /// Offset of block 0 from the zone start.
+    pub blocks_offset: usize,
+    pub slices: usize,
+}
+
+const fn blocks_fitting(c: usize, slices: usize) -> usize {
+    let zone = slices * SLICE_SIZE;
+    let s = class_size(c);
+    let a = class_align(c);
+    let mut n = zone / (s + 2);
+    while n > 0 && align_up(2 * n, a) + n * s > zone {
+        n -= 1;
+    }
+    n
+}
+
+const fn geometry(c: usize) -> Geometry {
+    let mut slices = 1;
+    while blocks_fitting(c, slices) < MIN_BLOCKS_PER_ZONE {
+        slices += 1;
+    }
+    let nblocks = blocks_fitting(c, slices);
+    let s = class_size(c) as u64;
+    Geometry {
+        bsize: s as usize,
+        inv: ((1u64 << 32).div_ceil(s)) as usize,
+        nblocks,
+        span: nblocks * s as usize,
+        blocks_offset: align_up(2 * nblocks, class_align(c)),
+        slices,
+    }
+}
+
+const fn build_geometry() -> [Geometry; CLASS_COUNT] {
+    let mut g = [Geometry { bsize: 0, inv: 0, nblocks: 0, span: 0, blocks_offset: 0, slices: 0 };
+        CLASS_COUNT];
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        g[c] = geometry(c);
+        c += 1;
+    }
+    g
+}
+
+/// Zone geometry of every class.
+pub static GEOMETRY: [Geometry; CLASS_COUNT] = build_geometry();
+
+// Compile-time checks of the table's promises.
+const _: () = {
+    assert!(class_size(CLASS_COUNT - 1) == SMALL_MAX);
+    assert!(class_of_computed(SMALL_MAX) == CLASS_COUNT - 1);
+    let g = build_geometry();
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        assert!(g[c].nblocks >= MIN_BLOCKS_PER_ZONE);
+        assert!(g[c].slices < SLICES_PER_SEGMENT);
+        assert!(g[c].nblocks <= u16::MAX as usize);
+        c += 1;
+    }
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_gets_the_smallest_fitting_class() {
+        for size in 0..=SMALL_MAX {
+            let c = class_of(size);
+            assert!(class_size(c) >= size, "size {size} class {c}");
+            if c > 0 {
+                assert!(class_size(c - 1) < size, "size {size} not smallest");
+            }
+            if size >= 16 {
+                assert_eq!(class_size(c) % 16, 0);
+            }
+            // internal waste at most 25%
+            if size > 16 {
+                assert!((class_size(c) - size) * 4 <= class_size(c), "size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn index_magic_is_exact_for_block_offsets() {
+        for c in 0..CLASS_COUNT {
+            let g = GEOMETRY[c];
+            let s = class_size(c);
+            for k in 0..g.nblocks {
+                let off = (k * s) as u64;
+                assert_eq!(((off * g.inv as u64) >> 32) as usize, k);
+                // an interior offset never maps back to itself
+                if s > 1 {
+                    let o = off + 1;
+                    let i = ((o * g.inv as u64) >> 32) as usize;
+                    assert_ne!((i * s) as u64, o);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zones_hold_at_least_100_blocks_and_are_page_multiples() {
+        for c in 0..CLASS_COUNT {
+            let g = GEOMETRY[c];
+            assert!(g.nblocks >= MIN_BLOCKS_PER_ZONE);
+            assert_eq!((g.slices * SLICE_SIZE) % crate::types::PAGE_SIZE, 0);
+            assert!(g.blocks_offset + g.nblocks * class_size(c) <= g.slices * SLICE_SIZE);
+            assert!(g.blocks_offset >= 2 * g.nblocks);
+            assert_eq!(g.blocks_offset % class_align(c), 0);
+        }
+    }
+}

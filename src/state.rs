@@ -1,0 +1,108 @@
+//! The library's global state, gathered in one page-aligned structure so that start-up touches
+//! one page of it (the 42 page-fault figures count every page).
+
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8};
+
+use crate::large::LargeState;
+use crate::registry::Registry;
+use crate::sync::SpinLock;
+use crate::types::{Heap, Segment, Zone, CLASS_COUNT};
+
+/// Interior mutability for state whose access rule is stated where it is declared (a lock, or
+/// "owner thread only").
+#[repr(transparent)]
+pub struct Guarded<T>(UnsafeCell<T>);
+
+// SAFETY: every `Guarded` field documents the lock or ownership rule that serialises access.
+unsafe impl<T> Sync for Guarded<T> {}
+
+impl<T> Guarded<T> {
+    pub const fn new(v: T) -> Self {
+        Guarded(UnsafeCell::new(v))
+    }
+    #[inline(always)]
+    pub fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// A heap with no zones, for a `static`.
+pub const fn empty_heap() -> Heap {
+    Heap {
+        classes: [ptr::null_mut(); CLASS_COUNT],
+        remote_free: AtomicPtr::new(ptr::null_mut()),
+        avail: ptr::null_mut(),
+        segments: 0,
+        pool_next: ptr::null_mut(),
+        ready: false,
+    }
+}
+
+/// Start-up states (`Globals::init`).
+pub const INIT_NONE: u8 = 0;
+pub const INIT_RUNNING: u8 = 1;
+pub const INIT_DONE: u8 = 2;
+
+#[repr(C, align(4096))]
+pub struct Globals {
+    /// `INIT_*`.
+    pub init: AtomicU8,
+    /// Guards the segment pool, the list of all segments and registry writes.
+    pub pool_lock: SpinLock,
+    /// Under `pool_lock`: empty segments, linked by `Segment::next`.
+    pub seg_pool: Guarded<*mut Segment>,
+    /// Every segment ever mapped and not unmapped (linked by `next_all`, pushed under
+    /// `pool_lock`).
+    pub all_segments: AtomicPtr<Segment>,
+    /// Guards the heap pool and heap chunk carving.
+    pub heap_lock: SpinLock,
+    /// Under `heap_lock`: heaps of exited threads, linked by `pool_next`.
+    pub heap_pool: Guarded<*mut Heap>,
+    /// Under `heap_lock`: the rest of the current mapping that new heaps are carved from.
+    pub heap_chunk: Guarded<(usize, usize)>,
+    /// Under `heap_lock`: whether `first_heap` was handed out.
+    pub first_heap_taken: Guarded<bool>,
+    /// Guards `shared_heap`.
+    pub shared_lock: SpinLock,
+    /// The heap of threads whose exit destructor already ran (under `shared_lock`).
+    pub shared_heap: Guarded<Heap>,
+    /// The first thread's heap, here so that it costs no page of its own.
+    pub first_heap: Guarded<Heap>,
+    /// LARGE blocks.
+    pub large: LargeState,
+    /// The pthread key whose destructor returns a thread's heap (valid once init is done).
+    pub thread_key: Guarded<libc::pthread_key_t>,
+    /// Our segments.
+    pub registry: Registry,
+}
+
+/// The one instance.
+pub static G: Globals = Globals {
+    init: AtomicU8::new(INIT_NONE),
+    pool_lock: SpinLock::new(),
+    seg_pool: Guarded::new(ptr::null_mut()),
+    all_segments: AtomicPtr::new(ptr::null_mut()),
+    heap_lock: SpinLock::new(),
+    heap_pool: Guarded::new(ptr::null_mut()),
+    heap_chunk: Guarded::new((0, 0)),
+    first_heap_taken: Guarded::new(false),
+    shared_lock: SpinLock::new(),
+    shared_heap: Guarded::new(empty_heap()),
+    first_heap: Guarded::new(empty_heap()),
+    large: LargeState::new(),
+    thread_key: Guarded::new(0),
+    registry: Registry::new(),
+};
+
+const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);
+
+/// The zone every empty class list points to: its free list is empty, so the fast path falls
+/// through to the slow path. Never written.
+pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone::EMPTY);
+
+/// The heap pointer of a thread whose exit destructor ran: all class lists empty, owns nothing.
+/// The slow path recognises it and allocates from `G.shared_heap` under its lock. Never written
+/// after start-up.
+pub static DEAD_HEAP: Guarded<Heap> = Guarded::new(empty_heap());

@@ -1,0 +1,74 @@
+//! The calling thread's heap pointer, in one initial-exec TLS slot.
+//!
+//! Why not `thread_local!`: in a `cdylib`, stable Rust compiles `thread_local!` to the
+//! general-dynamic model, whose accesses call `__tls_get_addr`; that function may call `malloc`
+//! when a thread's DTV must grow (glibc `elf/dl-tls.c`), re-entering us. glibc's manual
+//! ("Replacing malloc") asks for the initial-exec model instead. Here the slot is declared in
+//! assembly in `.tbss` and read through a `@GOTTPOFF` relocation: the linker gives the `.so` the
+//! `STATIC_TLS` flag and the dynamic linker places the slot in the static TLS block of every
+//! thread, so an access is two instructions (`mov off, [rip+SLOT@GOTTPOFF]; mov reg, fs:[off]`)
+//! and never calls anything. Linked into an executable as an rlib, the linker relaxes the same
+//! code to local-exec.
+//!
+//! The slot holds a `*mut Heap`: null before the thread's first allocation, `DEAD_HEAP` after the
+//! thread's exit destructor ran, else the thread's own heap.
+
+use crate::types::Heap;
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("ft_malloc's initial-exec TLS slot is written for x86_64");
+
+core::arch::global_asm!(
+    ".section .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    ".hidden ft_malloc_tls_heap",
+    ".type ft_malloc_tls_heap, @object",
+    ".size ft_malloc_tls_heap, 8",
+    "ft_malloc_tls_heap:",
+    ".zero 8",
+    ".text",
+);
+
+/// The calling thread's heap pointer (see module doc).
+#[inline(always)]
+pub fn heap() -> *mut Heap {
+    let v: *mut Heap;
+    // SAFETY: the slot is 8 bytes of this thread's static TLS block, which exists for the whole
+    // life of the thread; the GOT entry holds its offset from the thread pointer (%fs).
+    unsafe {
+        core::arch::asm!(
+            "mov {v}, qword ptr [rip + ft_malloc_tls_heap@GOTTPOFF]",
+            "mov {v}, qword ptr fs:[{v}]",
+            v = out(reg) v,
+            options(nostack, readonly, preserves_flags, pure),
+        );
+    }
+    v
+}
+
+/// Sets the calling thread's heap pointer.
+#[inline(always)]
+pub fn set_heap(h: *mut Heap) {
+    // SAFETY: as in `heap`; the slot is private to this thread.
+    unsafe {
+        core::arch::asm!(
+            "mov {off}, qword ptr [rip + ft_malloc_tls_heap@GOTTPOFF]",
+            "mov qword ptr fs:[{off}], {h}",
+            off = out(reg) _,
+            h = in(reg) h,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// An address unique to the calling thread (its thread pointer), for lock ownership.
+#[inline(always)]
+pub fn thread_id() -> usize {
+    let v: usize;
+    // SAFETY: %fs:0 holds the thread control block's self pointer on x86_64 Linux.
+    unsafe {
+        core::arch::asm!("mov {v}, qword ptr fs:[0]", v = out(reg) v,
+            options(nostack, readonly, preserves_flags, pure));
+    }
+    v
+}

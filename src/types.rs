@@ -1,0 +1,153 @@
+//! The data model of ft_malloc: constants and the three structures every other layer works on.
+//!
+//! ```text
+//!  address space
+//!  ├── Segment (4 MiB, aligned to 4 MiB, one mmap, registered in `registry`)
+//!  │     slice 0  : the Segment header below (owner heap, slice map, 64 Zone descriptors)
+//!  │     slice 1..: zones, each a run of 64 KiB slices holding blocks of ONE size class
+//!  │                ┌──────────────┬───────────────────────────────────────────┐
+//!  │       zone  =  │ requested[]  │ block 0 │ block 1 │ ...   │ block n-1     │
+//!  │                │ u16 per block│ (bsize bytes each, aligned to lowbit(bsize)│
+//!  │                └──────────────┴───────────────────────────────────────────┘
+//!  └── LARGE mapping (one mmap per block, > SMALL_MAX), recorded in `large`'s table
+//! ```
+//!
+//! Invariants (each layer keeps them; `show`, `free` and the tests rely on them):
+//! - A segment is owned by exactly one `Heap` (its `heap` field) or by the segment pool (null).
+//!   Only the owner thread changes the segment's slice map and zone descriptors.
+//! - `Segment::slice_zone[i]` is 0 when slice `i` is free (or is the header), else 1 + the first
+//!   slice of the zone that covers slice `i`. A zone's descriptor is `zones[first_slice]`.
+//! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting on a heap's remote
+//!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
+//!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
+//! - A block is handed out only if it is on its zone's `free` list or below `extended`'s bump
+//!   limit; `used` counts blocks handed out and not yet returned to that zone.
+//! - A `Heap` is used by one thread at a time (its owner) or sits in the heap pool; other threads
+//!   only push freed blocks on its atomic `remote_free` list. Heaps are never unmapped, so a
+//!   pointer to one stays valid for ever.
+//! - Segments are never unmapped while they hold a zone; empty segments go to the pool with their
+//!   pages given back (`madvise`), and are unmapped only to free address space when a mapping
+//!   fails.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8};
+
+/// log2 of the segment size.
+pub const SEGMENT_SHIFT: u32 = 22;
+/// Size of a segment: the unit of mapping for TINY and SMALL zones.
+pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
+/// log2 of the slice size.
+pub const SLICE_SHIFT: u32 = 16;
+/// Size of a slice: zones are made of whole slices.
+pub const SLICE_SIZE: usize = 1 << SLICE_SHIFT;
+/// Slices per segment (slice 0 holds the header).
+pub const SLICES_PER_SEGMENT: usize = SEGMENT_SIZE / SLICE_SIZE;
+/// Page size assumed for zone layout (the kernel's page size is read at start-up for LARGE).
+pub const PAGE_SIZE: usize = 4096;
+
+/// Largest request served by a TINY zone.
+pub const TINY_MAX: usize = 512;
+/// Largest request served by a SMALL zone; anything above is LARGE (a mapping of its own).
+pub const SMALL_MAX: usize = 32768;
+/// Every zone holds at least this many blocks of its size class (the subject's rule).
+pub const MIN_BLOCKS_PER_ZONE: usize = 100;
+/// Largest alignment served from zones; above it aligned requests become LARGE mappings.
+pub const MAX_ZONE_ALIGN: usize = 4096;
+
+/// A free block: its first word links to the next free block of the same list.
+#[repr(C)]
+pub struct Block {
+    pub next: *mut Block,
+}
+
+/// Zone states (`Zone::state`).
+pub const ZONE_UNUSED: u8 = 0;
+/// In its heap's class list: may have free blocks.
+pub const ZONE_LISTED: u8 = 1;
+/// Out of the class list: every block was handed out when it was last looked at.
+pub const ZONE_FULL: u8 = 2;
+
+/// A run of slices holding blocks of one size class.
+///
+/// Owner-only fields are plain. Other threads (a `free` from another thread, `show_alloc_mem`)
+/// read only `class` and `state`, and derive everything else from the slice map and
+/// `GEOMETRY[class]`, so a torn read can never send them outside the segment.
+#[repr(C, align(64))]
+pub struct Zone {
+    /// Owner-only: free blocks to hand out (LIFO).
+    pub free: *mut Block,
+    /// Owner-only: the zone's first byte, where its `requested` array starts.
+    pub start: *mut u8,
+    /// Owner-only: address of block 0.
+    pub blocks: *mut u8,
+    /// Owner-only: blocks handed out and not returned to this zone.
+    pub used: u32,
+    /// Owner-only: blocks `[0, extended)` have been put on `free` or handed out at least once.
+    pub extended: u32,
+    /// Size class index.
+    pub class: AtomicU8,
+    /// `ZONE_UNUSED`, `ZONE_LISTED` or `ZONE_FULL` (owner-written).
+    pub state: AtomicU8,
+    /// Owner-only links of the heap's class list.
+    pub next: *mut Zone,
+    pub prev: *mut Zone,
+}
+
+impl Zone {
+    /// A descriptor of no zone, with an empty free list.
+    pub const EMPTY: Zone = Zone {
+        free: ptr::null_mut(),
+        start: ptr::null_mut(),
+        blocks: ptr::null_mut(),
+        used: 0,
+        extended: 0,
+        class: AtomicU8::new(0),
+        state: AtomicU8::new(ZONE_UNUSED),
+        next: ptr::null_mut(),
+        prev: ptr::null_mut(),
+    };
+}
+
+/// The header at the start of every segment (slice 0).
+#[repr(C)]
+pub struct Segment {
+    /// Owning heap; null while the segment sits in the pool.
+    pub heap: AtomicPtr<Heap>,
+    /// Owner-only: bit `i` set when slice `i` is free (bit 0, the header, is never set).
+    pub free_mask: u64,
+    /// Owner-only: bit `i` set when slice `i` was used since the segment was last purged, so a
+    /// zone made there must clear its `requested` array.
+    pub dirty_mask: u64,
+    /// Owner-only: links of the heap's list of segments with free slices.
+    pub next: *mut Segment,
+    pub prev: *mut Segment,
+    /// Whether the segment is in its heap's list of segments with free slices.
+    pub in_avail: bool,
+    /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
+    pub next_all: AtomicPtr<Segment>,
+    /// Slice map (see module doc).
+    pub slice_zone: [AtomicU8; SLICES_PER_SEGMENT],
+    /// Zone descriptors, indexed by a zone's first slice.
+    pub zones: [Zone; SLICES_PER_SEGMENT],
+}
+
+/// Number of size classes.
+pub const CLASS_COUNT: usize = crate::size_class::CLASS_COUNT;
+
+/// A thread's allocation state. Used by one thread at a time.
+#[repr(C, align(64))]
+pub struct Heap {
+    /// Per size class: the first zone of the class list (`EMPTY_ZONE` when the list is empty),
+    /// where allocation pops from.
+    pub classes: [*mut Zone; CLASS_COUNT],
+    /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner.
+    pub remote_free: AtomicPtr<Block>,
+    /// Segments of this heap with at least one free slice.
+    pub avail: *mut Segment,
+    /// Number of segments this heap owns.
+    pub segments: usize,
+    /// Link in the heap pool (free heaps) while not owned by a thread.
+    pub pool_next: *mut Heap,
+    /// Whether `classes` has been pointed at `EMPTY_ZONE` (a zeroed heap is not ready).
+    pub ready: bool,
+}
