@@ -43,8 +43,13 @@ fn malloc_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 
 /// `free`: gives a block back. A null pointer, a pointer we do not own, a pointer inside a
 /// block and a block already freed are ignored. errno is preserved.
+///
+/// # Safety
+/// `p` is null or a block from this allocator that is not in use by anyone else (the usual
+/// `free` contract). Other values are detected and ignored, but a block that was freed and then
+/// handed out again cannot be told apart from its new owner's.
 #[inline(always)]
-pub fn free(p: *mut u8) {
+pub unsafe fn free(p: *mut u8) {
     if let Some(r) = small_lookup(p as usize) {
         heap::free_small(&r, p);
         return;
@@ -80,6 +85,7 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 }
 
 /// The usable size of a block we handed out and that is still live; 0 for anything else.
+/// Reads only the allocator's own metadata, never the memory at `p`.
 pub fn usable_size(p: *mut u8) -> usize {
     if let Some(r) = small_lookup(p as usize) {
         // SAFETY: the entry lies in our zone (small_lookup).
@@ -92,7 +98,8 @@ pub fn usable_size(p: *mut u8) -> usize {
     large::lookup(p as usize).map_or(0, |b| b.len)
 }
 
-/// The size the user asked for when allocating `p` (0 when `p` is not a live block of ours).
+/// The size the user asked for when allocating `p` (`None` when `p` is not a live block of
+/// ours). Reads only the allocator's own metadata.
 pub fn requested_size(p: *mut u8) -> Option<usize> {
     if let Some(r) = small_lookup(p as usize) {
         // SAFETY: as in usable_size.
@@ -105,12 +112,16 @@ pub fn requested_size(p: *mut u8) -> Option<usize> {
 /// `realloc`: glibc's rules: null `p` is `malloc(size)`; size 0 frees `p` and returns null; on
 /// failure the old block is left intact. A pointer we do not own (or a freed block, or a
 /// pointer inside a block) gives null and changes nothing.
-pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+///
+/// # Safety
+/// As for [`free`]: `p` is null or a block of ours that nobody else uses.
+pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         return malloc(size);
     }
     if size == 0 {
-        free(p);
+        // SAFETY: the caller's contract.
+        unsafe { free(p) };
         return ptr::null_mut();
     }
     if size > MAX_REQUEST {
@@ -142,10 +153,12 @@ pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if q.is_null() {
         return q;
     }
-    // SAFETY: p is a live block of `old_usable` bytes, q a fresh block of at least `size`
-    // bytes; they do not overlap.
-    unsafe { ptr::copy_nonoverlapping(p, q, old_usable.min(size)) };
-    free(p);
+    // SAFETY: p is a live block of `old_usable` bytes (checked above; nobody else uses it by
+    // the caller's contract), q a fresh block of at least `size` bytes; they do not overlap.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old_usable.min(size));
+        free(p);
+    }
     q
 }
 
@@ -163,7 +176,7 @@ pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
         // The first class whose size is a multiple of `align`: its blocks are `align`-aligned
         // (zones start on 64 KiB and block 0 on a multiple of the class alignment).
         let mut c = class_of(want);
-        while class_size(c) % align != 0 {
+        while !class_size(c).is_multiple_of(align) {
             c += 1;
         }
         return heap::alloc_small(c, size);

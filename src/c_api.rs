@@ -18,7 +18,8 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub extern "C" fn free(p: *mut c_void) {
-    alloc::free(p as *mut u8)
+    // SAFETY: C's free contract; pointers that break it are detected and ignored where possible.
+    unsafe { alloc::free(p as *mut u8) }
 }
 
 #[no_mangle]
@@ -28,13 +29,15 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-    alloc::realloc(p as *mut u8, size) as *mut c_void
+    // SAFETY: C's realloc contract, as for free.
+    unsafe { alloc::realloc(p as *mut u8, size) as *mut c_void }
 }
 
 #[no_mangle]
 pub extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
-        Some(total) => alloc::realloc(p as *mut u8, total) as *mut c_void,
+        // SAFETY: C's realloc contract, as for free.
+        Some(total) => unsafe { alloc::realloc(p as *mut u8, total) as *mut c_void },
         None => {
             os::set_errno(libc::ENOMEM);
             core::ptr::null_mut()
@@ -45,10 +48,12 @@ pub extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_
 /// BSD `reallocf`: like `realloc`, but frees the old block when the new one cannot be had.
 #[no_mangle]
 pub extern "C" fn reallocf(p: *mut c_void, size: usize) -> *mut c_void {
-    let q = alloc::realloc(p as *mut u8, size);
+    // SAFETY: C's realloc contract, as for free.
+    let q = unsafe { alloc::realloc(p as *mut u8, size) };
     if q.is_null() && size != 0 {
         let saved = os::get_errno();
-        alloc::free(p as *mut u8);
+        // SAFETY: as above; a pointer that realloc refused as not ours is ignored here too.
+        unsafe { alloc::free(p as *mut u8) };
         os::set_errno(saved);
     }
     q as *mut c_void
@@ -57,8 +62,12 @@ pub extern "C" fn reallocf(p: *mut c_void, size: usize) -> *mut c_void {
 /// # Safety
 /// `memptr` is valid for writing a pointer (it is written only on success).
 #[no_mangle]
-pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> i32 {
-    if !align.is_power_of_two() || align % size_of::<*mut c_void>() != 0 {
+pub unsafe extern "C" fn posix_memalign(
+    memptr: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> i32 {
+    if !align.is_power_of_two() || !align.is_multiple_of(size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
     let saved = os::get_errno();

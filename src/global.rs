@@ -49,7 +49,8 @@ unsafe impl GlobalAlloc for FtMalloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        alloc::free(ptr)
+        // SAFETY: GlobalAlloc's contract: ptr is a live block of ours.
+        unsafe { alloc::free(ptr) }
     }
 
     #[inline]
@@ -57,14 +58,17 @@ unsafe impl GlobalAlloc for FtMalloc {
         // SAFETY: the caller guarantees new_size is a valid size for layout.align().
         let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         if natural(&layout) && natural(&new) {
-            return alloc::realloc(ptr, new_size);
+            // SAFETY: GlobalAlloc's contract: ptr is a live block of ours.
+            return unsafe { alloc::realloc(ptr, new_size) };
         }
         // SAFETY: `new` is a valid non-zero-size layout (caller's contract).
         let q = unsafe { self.alloc(new) };
         if !q.is_null() {
             // SAFETY: ptr holds layout.size() bytes, q at least new_size; distinct blocks.
-            unsafe { core::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
-            alloc::free(ptr);
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+                alloc::free(ptr);
+            }
         }
         q
     }

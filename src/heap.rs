@@ -257,7 +257,11 @@ unsafe fn class_unlink(heap: *mut Heap, c: usize, z: *mut Zone) {
     unsafe {
         let empty = EMPTY_ZONE.get();
         if (*z).prev.is_null() {
-            (*heap).classes[c] = if (*z).next.is_null() { empty } else { (*z).next };
+            (*heap).classes[c] = if (*z).next.is_null() {
+                empty
+            } else {
+                (*z).next
+            };
         } else {
             (*(*z).prev).next = (*z).next;
         }

@@ -15,8 +15,7 @@ pub fn global_init() {
     if G.init.load(Ordering::Acquire) == INIT_DONE {
         return;
     }
-    if G
-        .init
+    if G.init
         .compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
     {

@@ -26,7 +26,11 @@ pub struct LargeBlock {
     pub requested: usize,
 }
 
-const EMPTY: LargeBlock = LargeBlock { addr: 0, len: 0, requested: 0 };
+const EMPTY: LargeBlock = LargeBlock {
+    addr: 0,
+    len: 0,
+    requested: 0,
+};
 
 /// Freed mappings kept for reuse.
 pub const CACHE_SLOTS: usize = 8;
@@ -147,7 +151,11 @@ impl LargeInner {
                 }
                 let h = home(e.addr, self.cap);
                 // Move e back to i when its home is not in (i, j] (cyclically).
-                let in_range = if i <= j { h > i && h <= j } else { h > i || h <= j };
+                let in_range = if i <= j {
+                    h > i && h <= j
+                } else {
+                    h > i || h <= j
+                };
                 if !in_range {
                     *self.table.add(i) = e;
                     *self.table.add(j) = EMPTY;
@@ -213,7 +221,8 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
 }
 
 fn page_round(size: usize) -> Option<usize> {
-    size.checked_add(PAGE_SIZE - 1).map(|s| s & !(PAGE_SIZE - 1))
+    size.checked_add(PAGE_SIZE - 1)
+        .map(|s| s & !(PAGE_SIZE - 1))
 }
 
 /// Maps `len` bytes, giving back cached address space and retrying once if the kernel refuses.
@@ -273,7 +282,11 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         os::unmap((aligned + need) as *mut u8, base + span - aligned - need);
         addr = aligned;
     }
-    if !record(LargeBlock { addr, len: need, requested: size }) {
+    if !record(LargeBlock {
+        addr,
+        len: need,
+        requested: size,
+    }) {
         os::unmap(addr as *mut u8, need);
         os::set_errno(libc::ENOMEM);
         return ptr::null_mut();
@@ -304,10 +317,12 @@ fn record(b: LargeBlock) -> bool {
 
 /// The live LARGE block at `addr`, if any.
 pub fn lookup(addr: usize) -> Option<LargeBlock> {
-    with_inner(|s| s.find(addr).map(|i| {
-        // SAFETY: find returns an index below cap.
-        unsafe { *s.table.add(i) }
-    }))
+    with_inner(|s| {
+        s.find(addr).map(|i| {
+            // SAFETY: find returns an index below cap.
+            unsafe { *s.table.add(i) }
+        })
+    })
 }
 
 /// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
@@ -348,7 +363,9 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         }
         Some((false, e.addr + e.len, need - e.len))
     });
-    let Some((fits, end, extra)) = r else { return false };
+    let Some((fits, end, extra)) = r else {
+        return false;
+    };
     if fits {
         os::unmap(end as *mut u8, extra);
         return true;

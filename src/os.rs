@@ -9,11 +9,22 @@ pub fn map(len: usize, hint: usize) -> *mut u8 {
     let saved = get_errno();
     let flags = libc::MAP_PRIVATE
         | libc::MAP_ANONYMOUS
-        | if hint != 0 { libc::MAP_FIXED_NOREPLACE } else { 0 };
+        | if hint != 0 {
+            libc::MAP_FIXED_NOREPLACE
+        } else {
+            0
+        };
     // SAFETY: an anonymous mapping with no MAP_FIXED cannot replace memory we or anyone else
     // uses; the kernel validates every argument.
     let p = unsafe {
-        libc::mmap(hint as *mut libc::c_void, len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
+        libc::mmap(
+            hint as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
         if hint != 0 {

@@ -43,7 +43,10 @@ fn map_aligned_segment() -> *mut u8 {
     let start = raw as usize;
     let aligned = (start + SEGMENT_SIZE - 1) & !(SEGMENT_SIZE - 1);
     os::unmap(raw, aligned - start);
-    os::unmap((aligned + SEGMENT_SIZE) as *mut u8, start + SEGMENT_SIZE - aligned);
+    os::unmap(
+        (aligned + SEGMENT_SIZE) as *mut u8,
+        start + SEGMENT_SIZE - aligned,
+    );
     LAST.store(aligned, Ordering::Relaxed);
     aligned as *mut u8
 }
@@ -81,7 +84,9 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
             // SAFETY: `seg` is a fresh zeroed mapping of SEGMENT_SIZE bytes; the header fits in
             // slice 0. Pushing on the all-segments list is serialised by pool_lock.
             unsafe {
-                (*seg).next_all.store(G.all_segments.load(Ordering::Relaxed), Ordering::Relaxed);
+                (*seg)
+                    .next_all
+                    .store(G.all_segments.load(Ordering::Relaxed), Ordering::Relaxed);
                 G.all_segments.store(seg, Ordering::Release);
             }
         }
@@ -243,7 +248,10 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         if dirty != 0 {
             let lo = dirty.trailing_zeros() as usize;
             let hi = 64 - dirty.leading_zeros() as usize;
-            os::purge((seg as *mut u8).add(lo * SLICE_SIZE), (hi - lo) * SLICE_SIZE);
+            os::purge(
+                (seg as *mut u8).add(lo * SLICE_SIZE),
+                (hi - lo) * SLICE_SIZE,
+            );
         }
         (*seg).dirty_mask = 0;
         (*seg).heap.store(ptr::null_mut(), Ordering::Release);
@@ -325,6 +333,10 @@ pub fn small_lookup(p: usize) -> Option<SmallRef> {
         if idx * g.bsize != off {
             return None;
         }
-        Some(SmallRef { zone, class, requested: (start as *const AtomicU16).add(idx) })
+        Some(SmallRef {
+            zone,
+            class,
+            requested: (start as *const AtomicU16).add(idx),
+        })
     }
 }

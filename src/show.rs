@@ -29,7 +29,11 @@ pub struct Out {
 
 impl Out {
     pub fn new(fd: i32) -> Self {
-        Out { fd, len: 0, buf: [0; 2048] }
+        Out {
+            fd,
+            len: 0,
+            buf: [0; 2048],
+        }
     }
     pub fn bytes(&mut self, s: &[u8]) {
         for &b in s {
@@ -86,7 +90,11 @@ impl Drop for Out {
 #[derive(Clone, Copy)]
 pub enum ZoneView {
     /// A TINY or SMALL zone: its segment, first slice and class.
-    Small { seg: *mut Segment, first: usize, class: usize },
+    Small {
+        seg: *mut Segment,
+        first: usize,
+        class: usize,
+    },
     /// A LARGE block (its own zone).
     Large { addr: usize, requested: usize },
 }
@@ -102,7 +110,12 @@ impl ZoneView {
 
 /// Calls `f(block address, requested size)` for each live block of a small zone, in address
 /// order. `pool_lock` must be held.
-pub fn for_each_block(seg: *mut Segment, first: usize, class: usize, mut f: impl FnMut(usize, usize)) {
+pub fn for_each_block(
+    seg: *mut Segment,
+    first: usize,
+    class: usize,
+    mut f: impl FnMut(usize, usize),
+) {
     let g = &GEOMETRY[class];
     let start = seg as usize + (first << SLICE_SHIFT);
     let requested = start as *const AtomicU16;
@@ -153,7 +166,10 @@ pub fn next_zone(after: usize) -> Option<ZoneView> {
     large::for_each(|b| {
         if b.addr > after && b.addr < best_start {
             best_start = b.addr;
-            best = Some(ZoneView::Large { addr: b.addr, requested: b.requested });
+            best = Some(ZoneView::Large {
+                addr: b.addr,
+                requested: b.requested,
+            });
         }
     });
     best
@@ -179,8 +195,11 @@ pub fn show_alloc_mem() {
             let mut header = false;
             for_each_block(seg, first, class, |addr, size| {
                 if !header {
-                    let kind: &[u8] =
-                        if GEOMETRY[class].bsize <= TINY_MAX { b"TINY : " } else { b"SMALL : " };
+                    let kind: &[u8] = if GEOMETRY[class].bsize <= TINY_MAX {
+                        b"TINY : "
+                    } else {
+                        b"SMALL : "
+                    };
                     out.bytes(kind);
                     out.hex(z.start());
                     out.bytes(b"\n");

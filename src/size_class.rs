@@ -4,7 +4,9 @@
 //! (160, 192, 224, 256, 320, ...). Internal waste is at most 25% (at the first class of a group)
 //! and every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
 
-use crate::types::{MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX};
+use crate::types::{
+    MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX,
+};
 
 /// Number of size classes.
 pub const CLASS_COUNT: usize = 41;
@@ -122,8 +124,14 @@ const fn geometry(c: usize) -> Geometry {
 }
 
 const fn build_geometry() -> [Geometry; CLASS_COUNT] {
-    let mut g = [Geometry { bsize: 0, inv: 0, nblocks: 0, span: 0, blocks_offset: 0, slices: 0 };
-        CLASS_COUNT];
+    let mut g = [Geometry {
+        bsize: 0,
+        inv: 0,
+        nblocks: 0,
+        span: 0,
+        blocks_offset: 0,
+        slices: 0,
+    }; CLASS_COUNT];
     let mut c = 0;
     while c < CLASS_COUNT {
         g[c] = geometry(c);
@@ -164,17 +172,18 @@ mod tests {
             if size >= 16 {
                 assert_eq!(class_size(c) % 16, 0);
             }
-            // internal waste at most 25%
-            if size > 16 {
+            // internal waste: under 16 bytes up to 128, at most 25% above
+            if size > 128 {
                 assert!((class_size(c) - size) * 4 <= class_size(c), "size {size}");
+            } else {
+                assert!(class_size(c) - size < 16, "size {size}");
             }
         }
     }
 
     #[test]
     fn index_magic_is_exact_for_block_offsets() {
-        for c in 0..CLASS_COUNT {
-            let g = GEOMETRY[c];
+        for (c, &g) in GEOMETRY.iter().enumerate() {
             let s = class_size(c);
             for k in 0..g.nblocks {
                 let off = (k * s) as u64;
@@ -191,8 +200,7 @@ mod tests {
 
     #[test]
     fn zones_hold_at_least_100_blocks_and_are_page_multiples() {
-        for c in 0..CLASS_COUNT {
-            let g = GEOMETRY[c];
+        for (c, &g) in GEOMETRY.iter().enumerate() {
             assert!(g.nblocks >= MIN_BLOCKS_PER_ZONE);
             assert_eq!((g.slices * SLICE_SIZE) % crate::types::PAGE_SIZE, 0);
             assert!(g.blocks_offset + g.nblocks * class_size(c) <= g.slices * SLICE_SIZE);

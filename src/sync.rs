@@ -14,7 +14,9 @@ pub struct SpinLock {
 
 impl SpinLock {
     pub const fn new() -> Self {
-        SpinLock { holder: AtomicUsize::new(0) }
+        SpinLock {
+            holder: AtomicUsize::new(0),
+        }
     }
 
     /// Takes the lock, spinning then yielding while another thread holds it.

@@ -94,7 +94,8 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// A descriptor of no zone, with an empty free list.
+    /// A descriptor of no zone, with an empty free list (used to initialise statics only).
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Zone = Zone {
         free: ptr::null_mut(),
         start: ptr::null_mut(),
