@@ -1,0 +1,53 @@
+/*
+ * ft_malloc — a malloc replacement that lets you see your heap.
+ *
+ * The standard functions (malloc, free, realloc, calloc, posix_memalign, aligned_alloc) are
+ * declared by <stdlib.h>; this header declares the others that libft_malloc.so exports.
+ * Link with -lft_malloc, or preload: LD_PRELOAD=./libft_malloc.so program.
+ */
+#ifndef FT_MALLOC_H
+#define FT_MALLOC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Requests up to FT_MALLOC_TINY_MAX bytes come from TINY zones, up to FT_MALLOC_SMALL_MAX from
+ * SMALL zones; larger requests get a mapping of their own (LARGE). */
+#define FT_MALLOC_TINY_MAX  512
+#define FT_MALLOC_SMALL_MAX 32768
+
+/* The standard family, as exported by libft_malloc.so. */
+void   *malloc(size_t size);
+void    free(void *ptr);
+void   *realloc(void *ptr, size_t size);
+void   *calloc(size_t nmemb, size_t size);
+void   *reallocarray(void *ptr, size_t nmemb, size_t size);
+int     posix_memalign(void **memptr, size_t alignment, size_t size);
+void   *aligned_alloc(size_t alignment, size_t size);
+
+/* realloc that frees ptr when it fails (BSD). */
+void   *reallocf(void *ptr, size_t size);
+/* glibc's obsolete aligned allocators: memalign rounds alignment up to a power of two;
+ * valloc aligns to a page; pvalloc also rounds the size up to whole pages. */
+void   *memalign(size_t alignment, size_t size);
+void   *valloc(size_t size);
+void   *pvalloc(size_t size);
+/* Usable bytes of a live block (>= the size asked for); 0 for NULL or a pointer not ours. */
+size_t  malloc_usable_size(void *ptr);
+
+/* Prints every zone and its live blocks by increasing address, then the total, on standard
+ * output, in the 42 subject's format:
+ *   TINY : 0xA0000
+ *   0xA0020 - 0xA004A : 42 bytes
+ *   Total : 42 bytes
+ * Allocates nothing; safe to call while other threads allocate. */
+void    show_alloc_mem(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
