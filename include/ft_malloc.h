@@ -9,6 +9,8 @@
 #define FT_MALLOC_H
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <malloc.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,24 +21,14 @@ extern "C" {
 #define FT_MALLOC_TINY_MAX  512
 #define FT_MALLOC_SMALL_MAX 32768
 
-/* The standard family, as exported by libft_malloc.so. */
-void   *malloc(size_t size);
-void    free(void *ptr);
-void   *realloc(void *ptr, size_t size);
-void   *calloc(size_t nmemb, size_t size);
-void   *reallocarray(void *ptr, size_t nmemb, size_t size);
-int     posix_memalign(void **memptr, size_t alignment, size_t size);
-void   *aligned_alloc(size_t alignment, size_t size);
+/* malloc free realloc calloc reallocarray posix_memalign aligned_alloc valloc come from
+ * <stdlib.h>; memalign pvalloc malloc_usable_size from <malloc.h>. libft_malloc.so exports all
+ * of them. (memalign rounds an alignment up to a power of two; valloc aligns to a page;
+ * pvalloc also rounds the size up to whole pages; malloc_usable_size returns 0 for NULL or a
+ * pointer that is not a live block of ours.) */
 
 /* realloc that frees ptr when it fails (BSD). */
 void   *reallocf(void *ptr, size_t size);
-/* glibc's obsolete aligned allocators: memalign rounds alignment up to a power of two;
- * valloc aligns to a page; pvalloc also rounds the size up to whole pages. */
-void   *memalign(size_t alignment, size_t size);
-void   *valloc(size_t size);
-void   *pvalloc(size_t size);
-/* Usable bytes of a live block (>= the size asked for); 0 for NULL or a pointer not ours. */
-size_t  malloc_usable_size(void *ptr);
 
 /* Prints every zone and its live blocks by increasing address, then the total, on standard
  * output, in the 42 subject's format:

@@ -17,7 +17,7 @@ use crate::state::{DEAD_HEAP, EMPTY_ZONE, G};
 use crate::tls;
 use crate::types::{
     Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, ZONE_FULL,
-    ZONE_LISTED,
+    ZONE_FULL_FLAG, ZONE_LISTED,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -107,6 +107,22 @@ fn thread_heap_init() -> *mut Heap {
     h
 }
 
+/// Start-up work for the loading thread, done by the library constructor so that a program's
+/// first `malloc` does not pay for it: the thread's heap and its first segment (whose header
+/// and registry bit are the pages any allocation needs).
+pub fn warm_up() {
+    let h = if tls::heap().is_null() { thread_heap_init() } else { tls::heap() };
+    if h.is_null() || h == DEAD_HEAP.get() {
+        return;
+    }
+    // SAFETY: `h` is this thread's own heap.
+    unsafe {
+        if (*h).segments == 0 {
+            segment::segment_acquire(h);
+        }
+    }
+}
+
 /// Writes the block's `requested` entry.
 ///
 /// # Safety
@@ -129,9 +145,9 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
     if !heap.is_null() {
         // SAFETY: a non-null TLS heap is a ready heap owned by this thread (or DEAD_HEAP, whose
         // lists all point at the empty zone, whose free list is null). A non-null free-list
-        // head is a free block of that zone.
+        // head is a free block of that zone. `c` comes from `class_of` (below CLASS_COUNT).
         unsafe {
-            let z = (*heap).classes[c];
+            let z = *(*heap).classes.get_unchecked(c);
             let b = (*z).free;
             if !b.is_null() {
                 (*z).free = (*b).next;
@@ -239,6 +255,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             }
             class_unlink(heap, c, z);
             (*z).state.store(ZONE_FULL, Ordering::Relaxed);
+            (*z).used |= ZONE_FULL_FLAG;
         }
         let z = segment::zone_create(heap, c);
         if z.is_null() {
@@ -369,8 +386,11 @@ unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     unsafe {
         (*b).next = (*z).free;
         (*z).free = b;
-        (*z).used -= 1;
-        if (*z).used == 0 || (*z).state.load(Ordering::Relaxed) == ZONE_FULL {
+        let used = (*z).used - 1;
+        (*z).used = used;
+        // Negative: the zone was full. Zero: it is empty, which matters unless it heads its
+        // class list (kept, so a malloc/free loop does not make and release a zone each turn).
+        if (used as i32) <= 0 && (used != 0 || !(*z).prev.is_null()) {
             zone_changed(heap, z);
         }
     }
@@ -384,7 +404,8 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
     // SAFETY: guaranteed by release_block's caller.
     unsafe {
         let c = (*z).class.load(Ordering::Relaxed) as usize;
-        if (*z).state.load(Ordering::Relaxed) == ZONE_FULL {
+        if (*z).used & ZONE_FULL_FLAG != 0 {
+            (*z).used &= !ZONE_FULL_FLAG;
             class_insert_second(heap, c, z);
             return;
         }

@@ -107,6 +107,7 @@ extern "C" fn fork_child() {
 /// nothing later (and not inside its first `malloc`).
 extern "C" fn constructor() {
     global_init();
+    heap::warm_up();
 }
 
 #[used]

@@ -8,7 +8,8 @@ use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::os;
-use crate::size_class::GEOMETRY;
+use crate::size_class::{GEOMETRY, GEOMETRY_ENTRIES};
+use crate::registry::REGISTRY;
 use crate::state::G;
 use crate::types::{
     Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
@@ -79,7 +80,7 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         }
         seg = p as *mut Segment;
         G.pool_lock.lock();
-        let ok = G.registry.insert(p as usize);
+        let ok = REGISTRY.insert(p as usize);
         if ok {
             // SAFETY: `seg` is a fresh zeroed mapping of SEGMENT_SIZE bytes; the header fits in
             // slice 0. Pushing on the all-segments list is serialised by pool_lock.
@@ -286,7 +287,7 @@ pub fn release_pooled() {
                 }
                 link = &(*cur).next_all;
             }
-            G.registry.remove(s as usize);
+            REGISTRY.remove(s as usize);
             os::unmap(s as *mut u8, SEGMENT_SIZE);
             s = next;
         }
@@ -307,7 +308,7 @@ pub struct SmallRef {
 /// at a block start. Does not look at the block's state.
 #[inline(always)]
 pub fn small_lookup(p: usize) -> Option<SmallRef> {
-    if !G.registry.contains(p) {
+    if !REGISTRY.contains(p) {
         return None;
     }
     let seg = segment_of(p);
@@ -320,10 +321,10 @@ pub fn small_lookup(p: usize) -> Option<SmallRef> {
         if zs == 0 {
             return None;
         }
-        let first = zs - 1;
-        let zone = ptr::addr_of_mut!((*seg).zones[first]);
-        let class = (*zone).class.load(Ordering::Relaxed) as usize;
-        let g = GEOMETRY.get(class)?;
+        let first = (zs - 1) & (SLICES_PER_SEGMENT - 1);
+        let zone = (ptr::addr_of_mut!((*seg).zones) as *mut Zone).add(first);
+        let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
+        let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
         let off = p.wrapping_sub(start + g.blocks_offset);
         if off >= g.span {

@@ -6,7 +6,6 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU8};
 
 use crate::large::LargeState;
-use crate::registry::Registry;
 use crate::sync::SpinLock;
 use crate::types::{Heap, Segment, Zone, CLASS_COUNT};
 
@@ -74,8 +73,6 @@ pub struct Globals {
     pub large: LargeState,
     /// The pthread key whose destructor returns a thread's heap (valid once init is done).
     pub thread_key: Guarded<libc::pthread_key_t>,
-    /// Our segments.
-    pub registry: Registry,
 }
 
 /// The one instance.
@@ -93,7 +90,6 @@ pub static G: Globals = Globals {
     first_heap: Guarded::new(empty_heap()),
     large: LargeState::new(),
     thread_key: Guarded::new(0),
-    registry: Registry::new(),
 };
 
 const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);

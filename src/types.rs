@@ -60,6 +60,9 @@ pub struct Block {
     pub next: *mut Block,
 }
 
+/// Set in `Zone::used` while the zone is `ZONE_FULL`.
+pub const ZONE_FULL_FLAG: u32 = 1 << 31;
+
 /// Zone states (`Zone::state`).
 pub const ZONE_UNUSED: u8 = 0;
 /// In its heap's class list: may have free blocks.
@@ -80,7 +83,9 @@ pub struct Zone {
     pub start: *mut u8,
     /// Owner-only: address of block 0.
     pub blocks: *mut u8,
-    /// Owner-only: blocks handed out and not returned to this zone.
+    /// Owner-only: blocks handed out and not returned to this zone, plus `ZONE_FULL_FLAG` while
+    /// the zone is out of its class list because it was full (so that one signed test on the
+    /// `free` path catches both "now empty" and "was full").
     pub used: u32,
     /// Owner-only: blocks `[0, extended)` have been put on `free` or handed out at least once.
     pub extended: u32,
