@@ -17,8 +17,9 @@ $(BUILT): $(SOURCES)
 	$(CARGO) build --release --features override
 	@touch $@
 
+# Copy then rename: overwriting a loaded .so in place crashes the programs using it.
 $(NAME): $(BUILT)
-	cp $(BUILT) $(NAME)
+	cp $(BUILT) $(NAME).tmp && mv -f $(NAME).tmp $(NAME)
 
 $(LINK): $(NAME)
 	ln -sf $(NAME) $(LINK)

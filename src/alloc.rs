@@ -6,10 +6,11 @@
 use core::ptr;
 use core::sync::atomic::Ordering;
 
+use crate::debug;
 use crate::heap;
 use crate::large;
 use crate::os;
-use crate::segment::small_lookup;
+use crate::segment::{small_classify, small_lookup, Lookup};
 use crate::size_class::{class_of, class_size, GEOMETRY};
 use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 
@@ -26,6 +27,15 @@ fn out_of_memory() -> *mut u8 {
 /// pointer for 0. Null with errno ENOMEM when `size` is too large or memory is exhausted.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
+    if debug::active() {
+        return debug::malloc(size);
+    }
+    malloc_plain(size)
+}
+
+/// `malloc` without the debug modes.
+#[inline(always)]
+pub(crate) fn malloc_plain(size: usize) -> *mut u8 {
     if size <= SMALL_MAX {
         heap::alloc_small(class_of(size), size)
     } else {
@@ -41,6 +51,38 @@ fn malloc_large(size: usize, align: usize, zero: bool) -> *mut u8 {
     large::alloc(size, align, zero)
 }
 
+/// A misuse of `free`, `realloc` or `malloc_usable_size`, detected and refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misuse {
+    /// The pointer is in no block of ours.
+    NotOwned,
+    /// The pointer is inside a block of ours (the block's start, when known), not at its start.
+    Interior(Option<usize>),
+    /// The block was already freed (or never handed out).
+    DoubleFree,
+}
+
+/// `free` without the debug modes, telling what it refused: gives a block back, or changes
+/// nothing and says why. errno is preserved.
+///
+/// # Safety
+/// As for [`free`].
+#[inline(always)]
+pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
+    match small_classify(p as usize) {
+        Lookup::Block(r) => {
+            if heap::free_small(&r, p) {
+                Ok(())
+            } else {
+                Err(Misuse::DoubleFree)
+            }
+        }
+        Lookup::Inside(block) => Err(Misuse::Interior(block)),
+        Lookup::Outside if p.is_null() => Ok(()),
+        Lookup::Outside => free_large(p),
+    }
+}
+
 /// `free`: gives a block back. A null pointer, a pointer we do not own, a pointer inside a
 /// block and a block already freed are ignored. errno is preserved.
 ///
@@ -50,24 +92,41 @@ fn malloc_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// handed out again cannot be told apart from its new owner's.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
-    if let Some(r) = small_lookup(p as usize) {
-        heap::free_small(&r, p);
-        return;
-    }
-    if !p.is_null() {
-        free_large(p);
+    // SAFETY: the caller's contract.
+    unsafe {
+        if debug::active() {
+            debug::free(p);
+            return;
+        }
+        let _ = free_checked_plain(p);
     }
 }
 
 #[cold]
-fn free_large(p: *mut u8) {
+fn free_large(p: *mut u8) -> Result<(), Misuse> {
     let saved = os::get_errno();
-    large::free(p as usize);
+    let freed = large::free(p as usize);
     os::set_errno(saved);
+    if freed {
+        Ok(())
+    } else {
+        Err(Misuse::NotOwned)
+    }
 }
 
 /// `calloc`: `n * size` zeroed bytes; null with ENOMEM on overflow.
 pub fn calloc(n: usize, size: usize) -> *mut u8 {
+    if debug::active() {
+        return match n.checked_mul(size) {
+            Some(t) if t <= MAX_REQUEST => debug::calloc(t),
+            _ => out_of_memory(),
+        };
+    }
+    calloc_plain(n, size)
+}
+
+/// `calloc` without the debug modes.
+pub(crate) fn calloc_plain(n: usize, size: usize) -> *mut u8 {
     let total = match n.checked_mul(size) {
         Some(t) if t <= MAX_REQUEST => t,
         _ => return out_of_memory(),
@@ -87,6 +146,14 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 /// The usable size of a block we handed out and that is still live; 0 for anything else.
 /// Reads only the allocator's own metadata, never the memory at `p`.
 pub fn usable_size(p: *mut u8) -> usize {
+    if debug::active() {
+        return debug::usable_size(p);
+    }
+    usable_size_plain(p)
+}
+
+/// `usable_size` without the debug modes.
+pub(crate) fn usable_size_plain(p: *mut u8) -> usize {
     if let Some(r) = small_lookup(p as usize) {
         // SAFETY: the entry lies in our zone (small_lookup).
         let live = unsafe { (*r.requested).load(Ordering::Relaxed) } != 0;
@@ -95,7 +162,7 @@ pub fn usable_size(p: *mut u8) -> usize {
     if p.is_null() {
         return 0;
     }
-    large::lookup(p as usize).map_or(0, |b| b.len)
+    large::lookup(p as usize).map_or(0, |b| b.usable)
 }
 
 /// The size the user asked for when allocating `p` (`None` when `p` is not a live block of
@@ -116,6 +183,10 @@ pub fn requested_size(p: *mut u8) -> Option<usize> {
 /// # Safety
 /// As for [`free`]: `p` is null or a block of ours that nobody else uses.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if debug::active() {
+        // SAFETY: the caller's contract.
+        return unsafe { debug::realloc(p, size) };
+    }
     if p.is_null() {
         return malloc(size);
     }
@@ -147,7 +218,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         if size > SMALL_MAX && large::resize_in_place(p as usize, size) {
             return p;
         }
-        old_usable = b.len;
+        old_usable = b.usable;
     }
     let q = malloc(size);
     if q.is_null() {
@@ -165,6 +236,14 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 /// An aligned block: `align` is a power of two (the C entry points check their own rules).
 pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
     debug_assert!(align.is_power_of_two());
+    if debug::active() {
+        return debug::aligned_alloc(align, size);
+    }
+    aligned_plain(align, size)
+}
+
+/// `aligned_alloc` without the debug modes.
+pub(crate) fn aligned_plain(align: usize, size: usize) -> *mut u8 {
     if align <= 8 {
         return malloc(size);
     }

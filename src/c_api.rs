@@ -128,3 +128,49 @@ pub extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
 pub extern "C" fn show_alloc_mem() {
     crate::show::show_alloc_mem()
 }
+
+/// Fills `*out` with ft_malloc's statistics (see `struct ft_malloc_stats` in ft_malloc.h);
+/// returns 0, or -1 for a null `out`.
+///
+/// # Safety
+/// `out` is null or valid for writing one `struct ft_malloc_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn ft_malloc_stats(out: *mut crate::stats::Stats) -> i32 {
+    if out.is_null() {
+        return -1;
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { *out = crate::stats::collect() };
+    0
+}
+
+/// glibc's `malloc_stats()`: the statistics on standard error.
+#[no_mangle]
+pub extern "C" fn malloc_stats() {
+    crate::stats::malloc_stats()
+}
+
+/// glibc's `mallinfo2()`, in ft_malloc's terms (see `stats::mallinfo2`).
+#[no_mangle]
+pub extern "C" fn mallinfo2() -> crate::stats::MallInfo2 {
+    crate::stats::mallinfo2()
+}
+
+/// glibc's older `mallinfo()`: `mallinfo2()` with every field cut to an `int`.
+#[no_mangle]
+pub extern "C" fn mallinfo() -> crate::stats::MallInfo {
+    crate::stats::mallinfo()
+}
+
+/// `show_alloc_mem` with every zone's detail, free blocks, a dump of each live block's first
+/// bytes, and the history of the last operations (FT_MALLOC_HISTORY).
+#[no_mangle]
+pub extern "C" fn show_alloc_mem_ex() {
+    crate::show::show_alloc_mem_ex(crate::show::DUMP_BYTES)
+}
+
+/// The whole of the live block at `ptr`, as a `hexdump -C` style dump on standard output.
+#[no_mangle]
+pub extern "C" fn show_alloc_mem_ex_dump(ptr: *mut c_void) {
+    crate::show::dump_block(ptr as usize)
+}

@@ -111,7 +111,11 @@ fn thread_heap_init() -> *mut Heap {
 /// first `malloc` does not pay for it: the thread's heap and its first segment (whose header
 /// and registry bit are the pages any allocation needs).
 pub fn warm_up() {
-    let h = if tls::heap().is_null() { thread_heap_init() } else { tls::heap() };
+    let h = if tls::heap().is_null() {
+        thread_heap_init()
+    } else {
+        tls::heap()
+    };
     if h.is_null() || h == DEAD_HEAP.get() {
         return;
     }
@@ -218,6 +222,9 @@ unsafe fn extend(z: *mut Zone, c: usize) {
     unsafe {
         let n = (PAGE_SIZE / g.bsize).clamp(1, g.nblocks - (*z).extended as usize);
         let first = (*z).blocks.add((*z).extended as usize * g.bsize);
+        if (*z).guarded.load(Ordering::Relaxed) {
+            ptr::write_bytes(first, crate::debug::SCRIBBLE_FREED, n * g.bsize);
+        }
         let mut b = first;
         for _ in 1..n {
             let next = b.add(g.bsize);

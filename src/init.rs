@@ -106,6 +106,7 @@ extern "C" fn fork_child() {
 /// The library constructor: start-up work done at load time, where it costs the program
 /// nothing later (and not inside its first `malloc`).
 extern "C" fn constructor() {
+    crate::debug::read_environment();
     global_init();
     heap::warm_up();
 }
@@ -113,3 +114,14 @@ extern "C" fn constructor() {
 #[used]
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn() = constructor;
+
+/// The library destructor: what the debug variables ask for at exit.
+extern "C" fn destructor() {
+    if crate::debug::stats_on() {
+        crate::stats::print(2);
+    }
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static DESTRUCTOR: extern "C" fn() = destructor;

@@ -18,18 +18,31 @@ use crate::types::PAGE_SIZE;
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct LargeBlock {
-    /// Address handed to the user; also the mapping's start. 0 = empty table slot.
+    /// Address handed to the user. 0 = empty table slot.
     pub addr: usize,
-    /// Mapping length (a page multiple).
+    /// The mapping's start: `addr` itself, except for guarded blocks.
+    pub base: usize,
+    /// Mapping length (a page multiple), guard page included.
     pub len: usize,
     /// Size the user asked for.
     pub requested: usize,
+    /// Bytes usable from `addr` (up to the mapping's end, or to the guard page).
+    pub usable: usize,
+}
+
+impl LargeBlock {
+    /// Whether an inaccessible guard page follows the block (FT_MALLOC_GUARD).
+    pub fn guarded(&self) -> bool {
+        self.addr + self.usable != self.base + self.len
+    }
 }
 
 const EMPTY: LargeBlock = LargeBlock {
     addr: 0,
+    base: 0,
     len: 0,
     requested: 0,
+    usable: 0,
 };
 
 /// Freed mappings kept for reuse.
@@ -284,8 +297,10 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     }
     if !record(LargeBlock {
         addr,
+        base: addr,
         len: need,
         requested: size,
+        usable: need,
     }) {
         os::unmap(addr as *mut u8, need);
         os::set_errno(libc::ENOMEM);
@@ -296,6 +311,64 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         unsafe { ptr::write_bytes(addr as *mut u8, 0, size) };
     }
     addr as *mut u8
+}
+
+/// Allocates a LARGE block whose end touches an inaccessible guard page, so that an overrun
+/// faults at once (FT_MALLOC_GUARD). The block starts `size` rounded up to 16 (or to `align`)
+/// bytes before the guard page. Guarded mappings are never cached.
+pub fn alloc_guarded(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let _ = zero; // fresh mappings are zero
+    let align = align.max(16);
+    let body = match size.max(1).checked_add(align - 1) {
+        Some(s) => s & !(align - 1),
+        None => {
+            os::set_errno(libc::ENOMEM);
+            return ptr::null_mut();
+        }
+    };
+    let len = match page_round(body).and_then(|b| b.checked_add(align.max(PAGE_SIZE))) {
+        Some(l) if l <= isize::MAX as usize => l,
+        _ => {
+            os::set_errno(libc::ENOMEM);
+            return ptr::null_mut();
+        }
+    };
+    let base = map_or_retry(len);
+    if base.is_null() {
+        os::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    let guard = base as usize + len - PAGE_SIZE;
+    if !os::map_inaccessible(guard) {
+        os::unmap(base, len);
+        os::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    let addr = (guard - body) & !(align - 1);
+    let b = LargeBlock {
+        addr,
+        base: base as usize,
+        len,
+        requested: size,
+        usable: guard - addr,
+    };
+    if !record(b) {
+        os::unmap(base, len);
+        os::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    addr as *mut u8
+}
+
+/// The live LARGE block that contains `addr` (a linear scan: for diagnostics only).
+pub fn containing(addr: usize) -> Option<LargeBlock> {
+    let mut found = None;
+    for_each(|b| {
+        if addr >= b.addr && addr < b.addr + b.usable.max(1) {
+            found = Some(*b);
+        }
+    });
+    found
 }
 
 /// Records a live block; false when the table could not grow.
@@ -330,7 +403,10 @@ pub fn free(addr: usize) -> bool {
     let r = with_inner(|s| {
         let i = s.find(addr)?;
         let b = s.remove_at(i);
-        Some(s.cache_put((b.addr, b.len)))
+        if b.guarded() {
+            return Some([(b.base, b.len), (0, 0)]);
+        }
+        Some(s.cache_put((b.base, b.len)))
     });
     match r {
         Some(evicted) => {
@@ -355,9 +431,13 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         let i = s.find(addr)?;
         // SAFETY: i < cap.
         let e = unsafe { &mut *s.table.add(i) };
+        if e.guarded() {
+            return None;
+        }
         if need <= e.len {
             let cut = if need < e.len / 2 { e.len - need } else { 0 };
             e.len -= cut;
+            e.usable = e.len;
             e.requested = size;
             return Some((true, e.addr + e.len, cut));
         }
@@ -383,6 +463,7 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
             return false;
         }
         e.len += extra;
+        e.usable = e.len;
         e.requested = size;
         true
     });
@@ -419,4 +500,14 @@ pub fn for_each(mut f: impl FnMut(&LargeBlock)) {
             }
         }
     });
+}
+
+/// Calls `f` on the live LARGE block at `addr` with the lock held, so that the block cannot be
+/// freed (and unmapped) while `f` reads it. `f` must not allocate or free.
+pub fn with_block<R>(addr: usize, f: impl FnOnce(&LargeBlock) -> R) -> Option<R> {
+    with_inner(|s| {
+        let i = s.find(addr)?;
+        // SAFETY: i < cap.
+        Some(f(unsafe { &*s.table.add(i) }))
+    })
 }

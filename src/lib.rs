@@ -24,6 +24,7 @@ extern crate std;
 pub mod alloc;
 #[cfg(feature = "override")]
 mod c_api;
+mod debug;
 mod global;
 mod heap;
 mod init;
@@ -34,6 +35,7 @@ mod segment;
 mod show;
 pub mod size_class;
 mod state;
+pub mod stats;
 mod sync;
 mod tls;
 pub mod types;

@@ -2,6 +2,26 @@
 //! file descriptor, or touches `errno`. Every function is a thin wrapper over one system call.
 
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// System-call counters and mapped bytes, always kept (system calls are rare and slow anyway).
+pub struct OsStats {
+    pub mmap_calls: AtomicUsize,
+    pub munmap_calls: AtomicUsize,
+    pub madvise_calls: AtomicUsize,
+    /// Bytes mapped now.
+    pub mapped: AtomicUsize,
+    /// Most bytes mapped at once.
+    pub peak_mapped: AtomicUsize,
+}
+
+pub static OS_STATS: OsStats = OsStats {
+    mmap_calls: AtomicUsize::new(0),
+    munmap_calls: AtomicUsize::new(0),
+    madvise_calls: AtomicUsize::new(0),
+    mapped: AtomicUsize::new(0),
+    peak_mapped: AtomicUsize::new(0),
+};
 
 /// Maps `len` bytes of fresh zeroed memory, at `hint` if that range is free (never replacing an
 /// existing mapping). Returns null on failure (errno is set by the kernel wrapper).
@@ -26,6 +46,7 @@ pub fn map(len: usize, hint: usize) -> *mut u8 {
             0,
         )
     };
+    OS_STATS.mmap_calls.fetch_add(1, Relaxed);
     if p == libc::MAP_FAILED {
         if hint != 0 {
             // A taken hint is not an error the caller reports.
@@ -35,10 +56,32 @@ pub fn map(len: usize, hint: usize) -> *mut u8 {
     }
     if hint != 0 && p as usize != hint {
         // Kernels older than 4.17 ignore MAP_FIXED_NOREPLACE and treat it as a hint.
-        unmap(p as *mut u8, len);
+        // SAFETY: the kernel just gave us this range, and nothing uses it.
+        unsafe { libc::munmap(p, len) };
+        OS_STATS.munmap_calls.fetch_add(1, Relaxed);
         return ptr::null_mut();
     }
+    let now = OS_STATS.mapped.fetch_add(len, Relaxed) + len;
+    OS_STATS.peak_mapped.fetch_max(now, Relaxed);
     p as *mut u8
+}
+
+/// Replaces the page at `addr` (inside one of our mappings) by an inaccessible one: a guard
+/// page. Done with `mmap(MAP_FIXED)`, so memory still comes only from mmap/munmap.
+pub fn map_inaccessible(addr: usize) -> bool {
+    // SAFETY: MAP_FIXED over a page of our own mapping that holds nothing yet.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            crate::types::PAGE_SIZE,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    OS_STATS.mmap_calls.fetch_add(1, Relaxed);
+    p != libc::MAP_FAILED
 }
 
 /// Unmaps `[p, p + len)`; the caller owns that range and nothing refers to it any more.
@@ -51,6 +94,8 @@ pub fn unmap(p: *mut u8, len: usize) {
     unsafe {
         libc::munmap(p as *mut libc::c_void, len);
     }
+    OS_STATS.munmap_calls.fetch_add(1, Relaxed);
+    OS_STATS.mapped.fetch_sub(len, Relaxed);
 }
 
 /// Gives the pages of `[p, p + len)` back to the kernel; they read as zero afterwards.
@@ -62,6 +107,7 @@ pub fn purge(p: *mut u8, len: usize) {
     unsafe {
         libc::madvise(p as *mut libc::c_void, len, libc::MADV_DONTNEED);
     }
+    OS_STATS.madvise_calls.fetch_add(1, Relaxed);
 }
 
 /// Writes all of `buf` to `fd`, retrying short writes; gives up on error.

@@ -24,7 +24,9 @@ pub struct Registry {
 
 impl Registry {
     pub const fn new() -> Self {
-        Registry { bits: [const { AtomicU64::new(0) }; SEGMENTS / 64] }
+        Registry {
+            bits: [const { AtomicU64::new(0) }; SEGMENTS / 64],
+        }
     }
 
     /// Whether `addr` lies in a segment of ours.

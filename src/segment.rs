@@ -8,8 +8,8 @@ use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::os;
-use crate::size_class::{GEOMETRY, GEOMETRY_ENTRIES};
 use crate::registry::REGISTRY;
+use crate::size_class::{GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
     Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
@@ -201,6 +201,8 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         (*z).prev = ptr::null_mut();
         (*z).class.store(c as u8, Ordering::Relaxed);
         (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
+        (*z).guarded
+            .store(crate::debug::guard_on(), Ordering::Relaxed);
         for i in first..first + n {
             (*seg).slice_zone[i].store(first as u8 + 1, Ordering::Release);
         }
@@ -303,41 +305,62 @@ pub struct SmallRef {
     pub requested: *const AtomicU16,
 }
 
-/// Finds the block that starts at `p` in one of our zones, reading only our own memory: the
-/// registry, then the segment header, then `GEOMETRY`. `None` for a pointer into no zone or not
-/// at a block start. Does not look at the block's state.
+/// What an address is to the zones.
+pub enum Lookup {
+    /// The start of a block (in use or not).
+    Block(SmallRef),
+    /// Inside a zone of ours but not at a block start: the block containing it, if the address
+    /// lies in the blocks area.
+    Inside(Option<usize>),
+    /// In no zone of ours.
+    Outside,
+}
+
+/// Classifies `p`, reading only our own memory: the registry, then the segment header, then
+/// `GEOMETRY`. Does not look at the block's state.
 #[inline(always)]
-pub fn small_lookup(p: usize) -> Option<SmallRef> {
+pub fn small_classify(p: usize) -> Lookup {
     if !REGISTRY.contains(p) {
-        return None;
+        return Lookup::Outside;
     }
     let seg = segment_of(p);
     // SAFETY: the registry says a segment of ours is mapped at `seg`; the header is inside it.
-    // A zone's class is below CLASS_COUNT (checked anyway, against torn reads), so the
-    // requested entry computed from GEOMETRY lies inside the zone, inside the segment.
+    // The class read from the descriptor is masked into GEOMETRY (entries past the last class
+    // have span 0), so the requested entry computed from it lies inside the zone, inside the
+    // segment, whatever a concurrent writer did.
     unsafe {
         let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
         let zs = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
         if zs == 0 {
-            return None;
+            return Lookup::Inside(None);
         }
         let first = (zs - 1) & (SLICES_PER_SEGMENT - 1);
         let zone = (ptr::addr_of_mut!((*seg).zones) as *mut Zone).add(first);
         let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
-        let off = p.wrapping_sub(start + g.blocks_offset);
+        let blocks = start + g.blocks_offset;
+        let off = p.wrapping_sub(blocks);
         if off >= g.span {
-            return None;
+            return Lookup::Inside(None);
         }
         let idx = (off * g.inv) >> 32;
         if idx * g.bsize != off {
-            return None;
+            return Lookup::Inside(Some(blocks + off / g.bsize * g.bsize));
         }
-        Some(SmallRef {
+        Lookup::Block(SmallRef {
             zone,
             class,
             requested: (start as *const AtomicU16).add(idx),
         })
+    }
+}
+
+/// The block that starts at `p` in one of our zones, if any (see `small_classify`).
+#[inline(always)]
+pub fn small_lookup(p: usize) -> Option<SmallRef> {
+    match small_classify(p) {
+        Lookup::Block(r) => Some(r),
+        _ => None,
     }
 }

@@ -230,3 +230,210 @@ fn block_line(out: &mut Out, addr: usize, size: usize) {
     out.dec(size);
     out.bytes(b" bytes\n");
 }
+
+/// Bytes of each live block that `show_alloc_mem_ex` dumps.
+pub const DUMP_BYTES: usize = 32;
+/// Characters of a zone's occupancy bar.
+const BAR_WIDTH: usize = 64;
+
+/// Writes `len` bytes at `addr` in the `hexdump -C` style: offset, 16 bytes in hex, the same
+/// as printable characters.
+///
+/// # Safety
+/// `[addr, addr + len)` is mapped and stays mapped while this runs.
+unsafe fn hexdump(out: &mut Out, addr: usize, len: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(16);
+        let mut line = [b' '; 96];
+        let mut k = 4;
+        for shift in [28u32, 24, 20, 16, 12, 8, 4, 0] {
+            line[k] = HEX[(off >> shift) & 15];
+            k += 1;
+        }
+        k += 2;
+        for i in 0..16 {
+            if i < n {
+                // SAFETY: guaranteed by the caller.
+                let b = unsafe { core::ptr::read_volatile((addr + off + i) as *const u8) };
+                line[k] = HEX[(b >> 4) as usize];
+                line[k + 1] = HEX[(b & 15) as usize];
+                line[65 + i] = if (0x20..0x7f).contains(&b) { b } else { b'.' };
+            }
+            k += if i == 7 { 4 } else { 3 };
+        }
+        line[64] = b'|';
+        line[65 + n] = b'|';
+        out.bytes(&line[..66 + n]);
+        out.bytes(b"\n");
+        off += 16;
+    }
+}
+
+fn size_line(out: &mut Out, label: &[u8], v: usize, unit: &[u8]) {
+    out.bytes(label);
+    out.dec(v);
+    out.bytes(unit);
+}
+
+/// The detailed view: every zone (empty ones too) with its class, occupancy and bar; every
+/// live block with a dump of its first `dump` bytes; runs of free and never-used blocks; then
+/// the total and the history of the last operations (FT_MALLOC_HISTORY).
+pub fn show_alloc_mem_ex(dump: usize) {
+    let mut out = Out::new(1);
+    let mut total = 0usize;
+    let mut live_blocks = 0usize;
+    walk_zones(|z| match z {
+        ZoneView::Small { seg, first, class } => {
+            let g = &GEOMETRY[class];
+            let start = z.start();
+            let end = start + g.slices * crate::types::SLICE_SIZE;
+            // SAFETY: the descriptor lies in the segment, mapped while pool_lock is held; the
+            // owner may be changing `extended`, which only makes the picture slightly stale.
+            let extended = unsafe {
+                core::ptr::read_volatile(core::ptr::addr_of!((*seg).zones[first].extended))
+            } as usize;
+            let extended = extended.min(g.nblocks);
+            let requested = start as *const AtomicU16;
+            // SAFETY: k < nblocks: the entry lies in the zone's requested array.
+            let used_at = |k: usize| unsafe { (*requested.add(k)).load(Ordering::Relaxed) } != 0;
+            let mut used = 0;
+            let mut req = 0;
+            for_each_block(seg, first, class, |_, size| {
+                used += 1;
+                req += size;
+            });
+            out.bytes(if g.bsize <= TINY_MAX {
+                b"TINY : "
+            } else {
+                b"SMALL : "
+            });
+            out.hex(start);
+            out.bytes(b" - ");
+            out.hex(end);
+            size_line(&mut out, b"  class ", g.bsize, b" B");
+            size_line(&mut out, b"  blocks ", used, b"/");
+            out.dec(g.nblocks);
+            size_line(&mut out, b"  requested ", req, b" B / mapped ");
+            out.dec(end - start);
+            out.bytes(b" B\n  [");
+            let per = g.nblocks.div_ceil(BAR_WIDTH);
+            let mut k = 0;
+            while k < g.nblocks {
+                let hi = (k + per).min(g.nblocks);
+                let n_used = (k..hi).filter(|&i| used_at(i)).count();
+                out.bytes(if n_used == hi - k {
+                    b"#"
+                } else if n_used > 0 {
+                    b"+"
+                } else if k < extended {
+                    b"."
+                } else {
+                    b"_"
+                });
+                k = hi;
+            }
+            out.bytes(b"]  # used  + partly used  . free  _ never used; one mark = ");
+            out.dec(per);
+            out.bytes(if per == 1 { b" block\n" } else { b" blocks\n" });
+            let mut k = 0;
+            while k < g.nblocks {
+                let addr = start + g.blocks_offset + k * g.bsize;
+                if used_at(k) {
+                    // SAFETY: k < nblocks.
+                    let size = unsafe { (*requested.add(k)).load(Ordering::Relaxed) } as usize;
+                    let size = size.saturating_sub(1);
+                    block_line(&mut out, addr, size);
+                    // SAFETY: the block lies in the zone, mapped while pool_lock is held.
+                    unsafe { hexdump(&mut out, addr, size.min(dump)) };
+                    total += size;
+                    live_blocks += 1;
+                    k += 1;
+                    continue;
+                }
+                let never = k >= extended;
+                let mut j = k;
+                while j < g.nblocks && !used_at(j) && (j >= extended) == never {
+                    j += 1;
+                }
+                out.hex(addr);
+                out.bytes(b" - ");
+                out.hex(start + g.blocks_offset + j * g.bsize);
+                out.bytes(if never {
+                    b" : never used ("
+                } else {
+                    b" : free ("
+                });
+                out.dec(j - k);
+                out.bytes(if j - k == 1 {
+                    b" block)\n"
+                } else {
+                    b" blocks)\n"
+                });
+                k = j;
+            }
+        }
+        ZoneView::Large { addr, .. } => {
+            large::with_block(addr, |b| {
+                out.bytes(b"LARGE : ");
+                out.hex(b.base);
+                out.bytes(b" - ");
+                out.hex(b.base + b.len);
+                size_line(&mut out, b"  mapping ", b.len, b" B");
+                if b.guarded() {
+                    out.bytes(b" (guard page at the end)");
+                }
+                out.bytes(b"\n");
+                block_line(&mut out, b.addr, b.requested);
+                // SAFETY: the lock keeps the block mapped while we read it.
+                unsafe { hexdump(&mut out, b.addr, b.requested.min(dump)) };
+                total += b.requested;
+                live_blocks += 1;
+            });
+        }
+    });
+    out.bytes(b"Total : ");
+    out.dec(total);
+    out.bytes(b" bytes in ");
+    out.dec(live_blocks);
+    out.bytes(b" blocks\n");
+    if crate::debug::history_on() {
+        out.bytes(b"History (oldest first):\n");
+        crate::debug::for_each_history(|op, addr, size, thread| {
+            out.bytes(b"  ");
+            out.bytes(op);
+            out.bytes(b" ");
+            out.hex(addr);
+            out.bytes(b" ");
+            out.dec(size);
+            out.bytes(b" bytes  thread ");
+            out.hex(thread);
+            out.bytes(b"\n");
+        });
+    } else {
+        out.bytes(b"History: off (set FT_MALLOC_HISTORY=n to keep the last n operations)\n");
+    }
+}
+
+/// Dumps the whole of the live block at `p` (nothing if `p` is not a live block of ours).
+pub fn dump_block(p: usize) {
+    let mut out = Out::new(1);
+    if let Some(r) = crate::segment::small_lookup(p) {
+        G.pool_lock.lock();
+        // SAFETY: the entry lies in our zone; pool_lock keeps the segment mapped.
+        let v = unsafe { (*r.requested).load(Ordering::Relaxed) } as usize;
+        if v != 0 {
+            block_line(&mut out, p, v - 1);
+            // SAFETY: the block lies in the zone, mapped while pool_lock is held.
+            unsafe { hexdump(&mut out, p, v - 1) };
+        }
+        G.pool_lock.unlock();
+        return;
+    }
+    large::with_block(p, |b| {
+        block_line(&mut out, b.addr, b.requested);
+        // SAFETY: the lock keeps the block mapped while we read it.
+        unsafe { hexdump(&mut out, b.addr, b.requested) };
+    });
+}

@@ -30,7 +30,7 @@
 //!   fails.
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 
 /// log2 of the segment size.
 pub const SEGMENT_SHIFT: u32 = 22;
@@ -93,6 +93,8 @@ pub struct Zone {
     pub class: AtomicU8,
     /// `ZONE_UNUSED`, `ZONE_LISTED` or `ZONE_FULL` (owner-written).
     pub state: AtomicU8,
+    /// Made while FT_MALLOC_GUARD was on: free blocks are poisoned, live ones carry canaries.
+    pub guarded: AtomicBool,
     /// Owner-only links of the heap's class list.
     pub next: *mut Zone,
     pub prev: *mut Zone,
@@ -109,6 +111,7 @@ impl Zone {
         extended: 0,
         class: AtomicU8::new(0),
         state: AtomicU8::new(ZONE_UNUSED),
+        guarded: AtomicBool::new(false),
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
     };

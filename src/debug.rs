@@ -1,0 +1,576 @@
+//! Debug modes, read once at start-up from the environment (without allocating), and the
+//! checked versions of the malloc family that the entry points divert to while any mode is on.
+//! With every mode off (the default), the only cost is one predictable branch per call.
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `FT_MALLOC_CHECK=0..3` | on a detected misuse: 0 ignore, 1 print a line, 2 abort, 3 print and abort |
+//! | `FT_MALLOC_SCRIBBLE=1` | new blocks filled with 0xAA, freed blocks with 0x55 |
+//! | `FT_MALLOC_GUARD=1` | LARGE blocks end at an inaccessible page; small blocks get canary bytes after the requested size (checked on free/realloc) and are poisoned when freed (checked when reused) |
+//! | `FT_MALLOC_STATS=1` | statistics on stderr at exit |
+//! | `FT_MALLOC_LOG=path` | one line per call appended to `path` |
+//! | `FT_MALLOC_HISTORY=n` | keep the last n operations for `show_alloc_mem_ex` |
+//! | `FT_MALLOC_REPORT=path.html` | write the HTML heap report at exit |
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+
+use crate::alloc::{self, Misuse};
+use crate::heap;
+use crate::large;
+use crate::os;
+use crate::segment::{small_classify, small_lookup, Lookup};
+use crate::show::Out;
+use crate::size_class::{class_of, class_size, GEOMETRY};
+use crate::state::Guarded;
+use crate::stats::CALLS;
+use crate::tls;
+use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
+
+/// Whether any mode is on: the entry points test this one flag.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static CHECK: AtomicU8 = AtomicU8::new(0);
+static SCRIBBLE: AtomicBool = AtomicBool::new(false);
+static GUARD: AtomicBool = AtomicBool::new(false);
+static STATS: AtomicBool = AtomicBool::new(false);
+static LOG_FD: AtomicI32 = AtomicI32::new(-1);
+/// The history ring (`FT_MALLOC_HISTORY`): `HISTORY_CAP` entries in a mapping of its own.
+static HISTORY: AtomicPtr<HistoryEntry> = AtomicPtr::new(ptr::null_mut());
+static HISTORY_CAP: AtomicUsize = AtomicUsize::new(0);
+static HISTORY_NEXT: AtomicUsize = AtomicUsize::new(0);
+/// `FT_MALLOC_REPORT`'s path, NUL-terminated (written once at start-up).
+static REPORT_PATH: Guarded<[u8; 256]> = Guarded::new([0; 256]);
+
+pub const SCRIBBLE_NEW: u8 = 0xAA;
+pub const SCRIBBLE_FREED: u8 = 0x55;
+pub const CANARY: u8 = 0xCB;
+/// Canary bytes checked after a small block's requested size (at most).
+const CANARY_CHECKED: usize = 64;
+
+/// Whether the checked paths are in use.
+#[inline(always)]
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Whether zones made now poison their fresh blocks (`FT_MALLOC_GUARD`).
+pub fn guard_on() -> bool {
+    GUARD.load(Ordering::Relaxed)
+}
+
+pub fn stats_on() -> bool {
+    STATS.load(Ordering::Relaxed)
+}
+
+/// The report path, if `FT_MALLOC_REPORT` was set.
+#[allow(dead_code)] // read by the exit hook once the HTML report lands
+pub fn report_path() -> Option<*const u8> {
+    // SAFETY: written once by `read_environment` before any other thread exists.
+    let p = unsafe { &*REPORT_PATH.get() };
+    if p[0] == 0 {
+        None
+    } else {
+        Some(p.as_ptr())
+    }
+}
+
+extern "C" {
+    static environ: *const *const u8;
+}
+
+/// The value of environment variable `name` (given with its `=`), without allocating.
+fn getenv(name: &[u8]) -> Option<&'static [u8]> {
+    // SAFETY: `environ` is libc's NULL-terminated array of NUL-terminated strings; we only read
+    // it, at start-up, before the program can change it from another thread.
+    unsafe {
+        let mut e = environ;
+        if e.is_null() {
+            return None;
+        }
+        while !(*e).is_null() {
+            let s = *e;
+            let mut len = 0;
+            while *s.add(len) != 0 {
+                len += 1;
+            }
+            let entry = core::slice::from_raw_parts(s, len);
+            if entry.len() >= name.len() && &entry[..name.len()] == name {
+                return Some(&entry[name.len()..]);
+            }
+            e = e.add(1);
+        }
+    }
+    None
+}
+
+fn parse_usize(v: &[u8]) -> usize {
+    let mut n: usize = 0;
+    for &c in v {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        n = n.saturating_mul(10).saturating_add((c - b'0') as usize);
+    }
+    n
+}
+
+/// Reads the `FT_MALLOC_*` variables (from the library constructor, when `environ` is set).
+pub fn read_environment() {
+    let mut any = false;
+    if let Some(v) = getenv(b"FT_MALLOC_CHECK=") {
+        let n = parse_usize(v).min(3) as u8;
+        CHECK.store(n, Ordering::Relaxed);
+        any |= n != 0;
+    }
+    let flag = |name: &[u8], f: &AtomicBool| -> bool {
+        let on = getenv(name).is_some_and(|v| !v.is_empty() && v[0] != b'0');
+        f.store(on, Ordering::Relaxed);
+        on
+    };
+    any |= flag(b"FT_MALLOC_SCRIBBLE=", &SCRIBBLE);
+    any |= flag(b"FT_MALLOC_GUARD=", &GUARD);
+    any |= flag(b"FT_MALLOC_STATS=", &STATS);
+    if let Some(path) = getenv(b"FT_MALLOC_LOG=") {
+        let mut buf = [0u8; 256];
+        if !path.is_empty() && path.len() < buf.len() {
+            buf[..path.len()].copy_from_slice(path);
+            // SAFETY: buf is NUL-terminated.
+            let fd = unsafe {
+                libc::open(
+                    buf.as_ptr() as *const libc::c_char,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+                    0o644,
+                )
+            };
+            if fd >= 0 {
+                LOG_FD.store(fd, Ordering::Relaxed);
+                any = true;
+            }
+        }
+    }
+    if let Some(v) = getenv(b"FT_MALLOC_HISTORY=") {
+        let n = parse_usize(v).min(1 << 20);
+        if n > 0 {
+            let p = os::map(n * size_of::<HistoryEntry>(), 0) as *mut HistoryEntry;
+            if !p.is_null() {
+                HISTORY_CAP.store(n, Ordering::Relaxed);
+                HISTORY.store(p, Ordering::Release);
+                any = true;
+            }
+        }
+    }
+    if let Some(path) = getenv(b"FT_MALLOC_REPORT=") {
+        // SAFETY: start-up, single thread: nobody reads REPORT_PATH yet.
+        let buf = unsafe { &mut *REPORT_PATH.get() };
+        if !path.is_empty() && path.len() < buf.len() {
+            buf[..path.len()].copy_from_slice(path);
+            buf[path.len()] = 0;
+        }
+    }
+    ACTIVE.store(any, Ordering::Release);
+}
+
+/// One remembered operation.
+#[repr(C)]
+pub struct HistoryEntry {
+    /// `Op` as a number (0 = empty slot).
+    pub op: AtomicUsize,
+    pub addr: AtomicUsize,
+    pub size: AtomicUsize,
+    pub thread: AtomicUsize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Op {
+    Malloc = 1,
+    Calloc,
+    Realloc,
+    Free,
+    Aligned,
+}
+
+impl Op {
+    fn name(self) -> &'static [u8] {
+        match self {
+            Op::Malloc => b"malloc",
+            Op::Calloc => b"calloc",
+            Op::Realloc => b"realloc",
+            Op::Free => b"free",
+            Op::Aligned => b"aligned_alloc",
+        }
+    }
+}
+
+/// Calls `f(op name, address, size, thread)` for the remembered operations, oldest first.
+pub fn for_each_history(mut f: impl FnMut(&[u8], usize, usize, usize)) {
+    let h = HISTORY.load(Ordering::Acquire);
+    let cap = HISTORY_CAP.load(Ordering::Relaxed);
+    if h.is_null() {
+        return;
+    }
+    let next = HISTORY_NEXT.load(Ordering::Relaxed);
+    let start = next.saturating_sub(cap);
+    for i in start..next {
+        // SAFETY: i % cap < cap entries of the history mapping.
+        let e = unsafe { &*h.add(i % cap) };
+        let op = match e.op.load(Ordering::Relaxed) {
+            1 => Op::Malloc,
+            2 => Op::Calloc,
+            3 => Op::Realloc,
+            4 => Op::Free,
+            5 => Op::Aligned,
+            _ => continue,
+        };
+        f(
+            op.name(),
+            e.addr.load(Ordering::Relaxed),
+            e.size.load(Ordering::Relaxed),
+            e.thread.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// Whether a history is kept.
+pub fn history_on() -> bool {
+    !HISTORY.load(Ordering::Relaxed).is_null()
+}
+
+/// Records an operation in the history and the log.
+fn trace(op: Op, addr: usize, size: usize, result: usize) {
+    let h = HISTORY.load(Ordering::Relaxed);
+    if !h.is_null() {
+        let cap = HISTORY_CAP.load(Ordering::Relaxed);
+        let i = HISTORY_NEXT.fetch_add(1, Ordering::Relaxed) % cap;
+        // SAFETY: i < cap entries of the history mapping.
+        let e = unsafe { &*h.add(i) };
+        e.op.store(0, Ordering::Relaxed);
+        e.addr.store(
+            if op == Op::Free { addr } else { result },
+            Ordering::Relaxed,
+        );
+        e.size.store(size, Ordering::Relaxed);
+        e.thread.store(tls::thread_id(), Ordering::Relaxed);
+        e.op.store(op as usize, Ordering::Release);
+    }
+    let fd = LOG_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let mut out = Out::new(fd);
+        out.bytes(op.name());
+        out.bytes(b"(");
+        if op == Op::Free || op == Op::Realloc {
+            out.hex(addr);
+        }
+        if op == Op::Realloc {
+            out.bytes(b", ");
+        }
+        if op != Op::Free {
+            out.dec(size);
+        }
+        out.bytes(b")");
+        if op != Op::Free {
+            out.bytes(b" = ");
+            out.hex(result);
+        }
+        out.bytes(b" thread ");
+        out.hex(tls::thread_id());
+        out.bytes(b"\n");
+    }
+}
+
+/// A misuse the checked paths detect on top of `alloc::Misuse`.
+enum Problem {
+    Misuse(Misuse),
+    /// The canary bytes after a block's requested size were overwritten.
+    Overflow {
+        block: usize,
+        size: usize,
+    },
+    /// A freed block was written to before it was handed out again.
+    WriteAfterFree {
+        block: usize,
+    },
+}
+
+/// Applies FT_MALLOC_CHECK to a detected misuse: ignore, print, abort, or print and abort.
+fn report(func: &[u8], p: usize, problem: Problem) {
+    CALLS.misuses.fetch_add(1, Ordering::Relaxed);
+    let mode = CHECK.load(Ordering::Relaxed);
+    if mode == 1 || mode == 3 {
+        let saved = os::get_errno();
+        let mut out = Out::new(2);
+        out.bytes(b"ft_malloc: ");
+        out.bytes(func);
+        out.bytes(b"(): ");
+        match problem {
+            Problem::Misuse(Misuse::DoubleFree) => {
+                out.bytes(b"double free of ");
+                out.hex(p);
+            }
+            Problem::Misuse(Misuse::NotOwned) => {
+                out.bytes(b"pointer not allocated by ft_malloc: ");
+                out.hex(p);
+            }
+            Problem::Misuse(Misuse::Interior(block)) => {
+                out.bytes(b"interior pointer ");
+                out.hex(p);
+                if let Some(b) = block {
+                    out.bytes(b" (");
+                    out.dec(p - b);
+                    out.bytes(b" bytes into the block at ");
+                    out.hex(b);
+                    out.bytes(b")");
+                }
+            }
+            Problem::Overflow { block, size } => {
+                out.bytes(b"guard bytes overwritten after the block at ");
+                out.hex(block);
+                out.bytes(b" (");
+                out.dec(size);
+                out.bytes(b" bytes requested)");
+            }
+            Problem::WriteAfterFree { block } => {
+                out.bytes(b"write after free in the block at ");
+                out.hex(block);
+            }
+        }
+        out.bytes(b"\n");
+        drop(out);
+        os::set_errno(saved);
+    }
+    if mode >= 2 {
+        // SAFETY: abort never returns and does not allocate.
+        unsafe { libc::abort() };
+    }
+}
+
+/// Recently freed LARGE addresses, to tell a LARGE double free from a foreign pointer.
+static RECENT_LARGE: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
+static RECENT_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Refines `Misuse::NotOwned` for LARGE blocks: inside a live LARGE block, or recently freed.
+fn refine(p: usize, m: Misuse) -> Misuse {
+    if m != Misuse::NotOwned {
+        return m;
+    }
+    if let Some(b) = large::containing(p) {
+        return Misuse::Interior(Some(b.addr));
+    }
+    if RECENT_LARGE.iter().any(|r| r.load(Ordering::Relaxed) == p) {
+        return Misuse::DoubleFree;
+    }
+    Misuse::NotOwned
+}
+
+/// The state of `p` as a block: `Ok(requested size)` when it is a live block of ours.
+fn live_block(p: usize) -> Result<usize, Misuse> {
+    match small_classify(p) {
+        Lookup::Block(r) => {
+            // SAFETY: the entry lies in our zone.
+            let v = unsafe { (*r.requested).load(Ordering::Relaxed) } as usize;
+            if v == 0 {
+                Err(Misuse::DoubleFree)
+            } else {
+                Ok(v - 1)
+            }
+        }
+        Lookup::Inside(b) => Err(Misuse::Interior(b)),
+        Lookup::Outside => match large::lookup(p) {
+            Some(b) => Ok(b.requested),
+            None => Err(refine(p, Misuse::NotOwned)),
+        },
+    }
+}
+
+/// For a live small block in a guarded zone: its usable size.
+fn guarded_small(p: usize) -> Option<usize> {
+    let r = small_lookup(p)?;
+    // SAFETY: the zone descriptor lies in our segment.
+    let guarded = unsafe { (*r.zone).guarded.load(Ordering::Relaxed) };
+    if guarded {
+        Some(GEOMETRY[r.class].bsize)
+    } else {
+        None
+    }
+}
+
+fn fill(p: usize, from: usize, to: usize, byte: u8) {
+    if to > from {
+        // SAFETY: callers pass a range inside a block they own.
+        unsafe { ptr::write_bytes((p + from) as *mut u8, byte, to - from) };
+    }
+}
+
+fn all_equal(p: usize, from: usize, to: usize, byte: u8) -> bool {
+    // SAFETY: callers pass a range inside a block of ours.
+    (from..to).all(|i| unsafe { *((p + i) as *const u8) } == byte)
+}
+
+/// The checked allocation behind every allocating entry point.
+/// `old` is the block being reallocated (for the log), or 0.
+fn allocate(op: Op, old: usize, size: usize, align: usize, zero: bool) -> *mut u8 {
+    let counter = match op {
+        Op::Malloc => &CALLS.malloc,
+        Op::Calloc => &CALLS.calloc,
+        Op::Aligned => &CALLS.aligned,
+        Op::Realloc | Op::Free => &CALLS.realloc,
+    };
+    if op != Op::Realloc {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    let p = if guard_on() {
+        if size < SMALL_MAX && align <= MAX_ZONE_ALIGN {
+            // A class with room for at least one canary byte.
+            let mut c = class_of((size + 1).max(align));
+            while !class_size(c).is_multiple_of(align.max(1)) {
+                c += 1;
+            }
+            heap::alloc_small(c, size)
+        } else if size > isize::MAX as usize {
+            os::set_errno(libc::ENOMEM);
+            ptr::null_mut()
+        } else {
+            large::alloc_guarded(size, align, zero)
+        }
+    } else if zero {
+        alloc::calloc_plain(1, size)
+    } else if align > 8 {
+        alloc::aligned_plain(align, size)
+    } else {
+        alloc::malloc_plain(size)
+    };
+    if !p.is_null() {
+        let a = p as usize;
+        CALLS.bytes_requested.fetch_add(size, Ordering::Relaxed);
+        let live = CALLS.live_requested.fetch_add(size, Ordering::Relaxed) + size;
+        CALLS.peak_requested.fetch_max(live, Ordering::Relaxed);
+        if let Some(usable) = guarded_small(a) {
+            // Poisoned while free (from byte 8: the free-list link lives below).
+            if !all_equal(a, 8.min(usable), usable, SCRIBBLE_FREED) {
+                report(op.name(), a, Problem::WriteAfterFree { block: a });
+            }
+            fill(a, size, usable, CANARY);
+        }
+        if zero {
+            fill(a, 0, size, 0);
+        } else if SCRIBBLE.load(Ordering::Relaxed) {
+            fill(a, 0, size, SCRIBBLE_NEW);
+        }
+    }
+    trace(op, old, size, p as usize);
+    p
+}
+
+/// Checks a live block's canary; `size` is its requested size.
+fn check_canary(func: &[u8], a: usize, size: usize) {
+    if let Some(usable) = guarded_small(a) {
+        if !all_equal(a, size, usable.min(size + CANARY_CHECKED), CANARY) {
+            report(func, a, Problem::Overflow { block: a, size });
+        }
+    }
+}
+
+/// The checked `free`.
+///
+/// # Safety
+/// As for `alloc::free`.
+unsafe fn release(func: &[u8], p: *mut u8) {
+    if func == b"free" {
+        CALLS.free.fetch_add(1, Ordering::Relaxed);
+    }
+    if p.is_null() {
+        return;
+    }
+    let a = p as usize;
+    let size = match live_block(a) {
+        Ok(s) => s,
+        Err(m) => {
+            report(func, a, Problem::Misuse(m));
+            return;
+        }
+    };
+    check_canary(func, a, size);
+    let usable = alloc::usable_size(p);
+    if guarded_small(a).is_some() || SCRIBBLE.load(Ordering::Relaxed) {
+        fill(a, 0, usable, SCRIBBLE_FREED);
+    }
+    CALLS.live_requested.fetch_sub(
+        size.min(CALLS.live_requested.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    let is_large = small_lookup(a).is_none();
+    // SAFETY: the caller's contract; the block was found live just above.
+    if let Err(m) = unsafe { alloc::free_checked_plain(p) } {
+        report(func, a, Problem::Misuse(m));
+    } else if is_large {
+        let i = RECENT_NEXT.fetch_add(1, Ordering::Relaxed) % RECENT_LARGE.len();
+        RECENT_LARGE[i].store(a, Ordering::Relaxed);
+    }
+    if func == b"free" {
+        trace(Op::Free, a, size, 0);
+    }
+}
+
+pub fn malloc(size: usize) -> *mut u8 {
+    allocate(Op::Malloc, 0, size, 0, false)
+}
+
+pub fn calloc(size: usize) -> *mut u8 {
+    allocate(Op::Calloc, 0, size, 0, true)
+}
+
+pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+    allocate(Op::Aligned, 0, size, align, false)
+}
+
+/// # Safety
+/// As for `alloc::free`.
+pub unsafe fn free(p: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe { release(b"free", p) }
+}
+
+/// # Safety
+/// As for `alloc::realloc`.
+pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return allocate(Op::Malloc, 0, size, 0, false);
+    }
+    CALLS.realloc.fetch_add(1, Ordering::Relaxed);
+    let a = p as usize;
+    let old = match live_block(a) {
+        Ok(s) => s,
+        Err(m) => {
+            report(b"realloc", a, Problem::Misuse(m));
+            return ptr::null_mut();
+        }
+    };
+    if size == 0 {
+        // SAFETY: the caller's contract.
+        unsafe { release(b"realloc", p) };
+        return ptr::null_mut();
+    }
+    check_canary(b"realloc", a, old);
+    let q = allocate(Op::Realloc, a, size, 0, false);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: p is live with at least `old` bytes, q fresh with at least `size`.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old.min(size));
+        release(b"realloc", p);
+    }
+    q
+}
+
+pub fn usable_size(p: *mut u8) -> usize {
+    CALLS.usable_size.fetch_add(1, Ordering::Relaxed);
+    if p.is_null() {
+        return 0;
+    }
+    if let Err(m) = live_block(p as usize) {
+        report(b"malloc_usable_size", p as usize, Problem::Misuse(m));
+        return 0;
+    }
+    alloc::usable_size_plain(p)
+}

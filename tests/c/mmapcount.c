@@ -1,0 +1,55 @@
+/*
+ * mmapcount.c - workloads for mmapcount.sh, which counts the mmap/munmap
+ * system calls made between the "START" and "END" markers this program
+ * writes to stdout (strace -f).
+ *
+ *  mixed        10,000 live TINY/SMALL blocks of mixed sizes (16..4000)
+ *  loop_SIZE    10,000 x { malloc(SIZE); touch; free } for one size
+ *
+ * The library is warmed up (one malloc/free) before START so its one-time
+ * initialisation is not counted.
+ */
+#include "t.h"
+
+static void mark(const char *s) { t_puts(1, s); }
+
+static void *blocks[10000];
+
+static void mixed(void)
+{
+	uint64_t rs = 42;
+	free(malloc(16));
+	mark("START\n");
+	for (int i = 0; i < 10000; i++) {
+		size_t n = t_range(&rs, 16, 4000);
+		blocks[i] = malloc(n);
+		CHECK(blocks[i] != NULL, "malloc(%zu) failed", n);
+		memset(blocks[i], 1, n);
+	}
+	mark("END\n");
+	for (int i = 0; i < 10000; i++)
+		free(blocks[i]);
+}
+
+static void loop(size_t n)
+{
+	free(malloc(16));
+	mark("START\n");
+	for (int i = 0; i < 10000; i++) {
+		char *p = malloc(n);
+		CHECK(p != NULL, "malloc(%zu) failed", n);
+		p[0] = p[n - 1] = (char)i;
+		free(p);
+	}
+	mark("END\n");
+}
+
+static void loop_16(void) { loop(16); }
+static void loop_1000(void) { loop(1000); }
+static void loop_20000(void) { loop(20000); }
+static void loop_100000(void) { loop(100000); }
+static void loop_1m(void) { loop((size_t)1 << 20); }
+static void loop_16m(void) { loop((size_t)16 << 20); }
+
+T_MAIN(T(mixed), T(loop_16), T(loop_1000), T(loop_20000), T(loop_100000), T(loop_1m),
+       T(loop_16m))

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# mmapcount.sh - the library must not call mmap/munmap for every allocation.
+#
+# Runs each mmapcount.c workload under `strace -f` with the library preloaded
+# and counts mmap + munmap calls between the START and END markers the
+# program writes:
+#   mmap.mixed        10,000 live TINY/SMALL blocks (16..4000 B): <= 100
+#   mmap.loop_SIZE    10,000 malloc/free of one size
+#                     (16, 1000, 20000, 100000, 1 MiB, 16 MiB):   <= 10
+# Usage: bash tests/c/mmapcount.sh [filter-regex]   (from the repo root)
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+require_lib mmap
+DIR="$TESTS_ROOT/c"
+BIN="$BUILD/c/mmapcount"
+
+if ! command -v strace >/dev/null 2>&1; then
+	fail mmap "strace is not installed (apt-get install -y strace)"
+	finish
+fi
+build "$BIN" "$DIR/mmapcount.c" || finish
+
+for t in $("$BIN" --list); do
+	name="mmap.$t"
+	wanted "$name" || continue
+	case $t in
+	mixed) max=100 ;;
+	*) max=10 ;;
+	esac
+	mkdir -p "$BUILD/logs"
+	trace="$BUILD/logs/$name.strace"
+	{
+		timeout -k 5 "$TIMEOUT" strace -f -qq -o "$trace" -e trace=mmap,munmap,write \
+			-E LD_PRELOAD="$FT_MALLOC_SO" -E FT_EXPECT_SO="$FT_MALLOC_SO" \
+			"$BIN" "$t" >"$BUILD/logs/$name.out" 2>"$BUILD/logs/$name.err"
+		rc=$?
+	} 2>/dev/null
+	if [ $rc -ne 0 ]; then
+		fail "$name" "$(reason $rc "$BUILD/logs/$name.err")"
+		continue
+	fi
+	counts=$(awk '
+		/write\(1, "START\\n"/ { on = 1; seen_start = 1; next }
+		/write\(1, "END\\n"/ { on = 0; seen_end = 1; next }
+		on && /(^|[ ])mmap\(/ { m++ }
+		on && /(^|[ ])munmap\(/ { u++ }
+		END { printf "%d %d %d %d\n", m, u, seen_start, seen_end }' "$trace")
+	set -- $counts
+	if [ "$3" != 1 ] || [ "$4" != 1 ]; then
+		fail "$name" "START/END markers not found in the strace output"
+		continue
+	fi
+	total=$(($1 + $2))
+	info "$name: $1 mmap + $2 munmap between markers (max $max)"
+	if [ $total -le $max ]; then
+		pass "$name"
+	else
+		fail "$name" "$1 mmap + $2 munmap = $total system calls between markers, want <= $max"
+	fi
+done
+finish

@@ -1,0 +1,406 @@
+/*
+ * threads.c - multi-threaded use (run with LD_PRELOAD).
+ *
+ *  random_ops         8 threads x 200k random malloc/calloc/realloc/free/
+ *                     posix_memalign of 1..100000 bytes; every block carries a
+ *                     pattern derived from its address and thread, verified
+ *                     before each realloc/free (catches overlap between threads)
+ *  producer_consumer  2 pairs: blocks allocated in one thread, checked,
+ *                     sometimes realloc'ed, and freed in another (locked queue)
+ *  thread_waves       200 short threads in waves of 20 exit with live blocks;
+ *                     the next wave frees half of them, the main thread the rest
+ *  thread_churn_leak  under RLIMIT_AS (+256 MiB), 1000 threads one after the
+ *                     other allocate ~1 MiB each; half free everything before
+ *                     exiting, half leave it to the main thread: per-thread
+ *                     state and emptied zones must be reclaimed (no growth)
+ *  show_concurrent    show_alloc_mem() called 40 times (stdout to /dev/null)
+ *                     while 4 threads allocate and free: no crash, no deadlock
+ */
+#include "t.h"
+#include <fcntl.h>
+#include <pthread.h>
+
+#define NTHREADS 8
+#define OPS 200000
+#define SLOTS 256
+
+static size_t rand_size(uint64_t *rs)
+{
+	uint64_t r = t_rand(rs) % 100;
+	if (r < 70)
+		return t_range(rs, 1, 512);
+	if (r < 95)
+		return t_range(rs, 513, 32768);
+	return t_range(rs, 32769, 100000);
+}
+
+struct slot {
+	unsigned char *p;
+	size_t n;
+	uint64_t seed;
+};
+
+static void verify(const struct slot *s, long tid)
+{
+	CHECK(t_check_sparse(s->p, s->n, s->seed),
+	      "thread %ld: block %p (%zu bytes) was overwritten (overlap with another block?)", tid,
+	      (void *)s->p, s->n);
+}
+
+static void *random_ops_thread(void *arg)
+{
+	long tid = (long)arg;
+	uint64_t rs = 1000 + (uint64_t)tid;
+	static __thread struct slot slots[SLOTS];
+
+	for (int op = 0; op < OPS; op++) {
+		struct slot *s = &slots[t_rand(&rs) % SLOTS];
+		uint64_t r = t_rand(&rs) % 100;
+		if (!s->p) {
+			size_t n = rand_size(&rs);
+			if (r < 10) {
+				s->p = calloc(1, n);
+				CHECK(s->p != NULL, "thread %ld: calloc(1, %zu) failed", tid, n);
+				CHECK(t_all_bytes(s->p, n < 4096 ? n : 4096, 0) &&
+					  t_all_bytes(s->p + n - (n < 64 ? n : 64), n < 64 ? n : 64, 0),
+				      "thread %ld: calloc(1, %zu) not zeroed", tid, n);
+			} else if (r < 15) {
+				void *q = NULL;
+				size_t al = (size_t)64 << (t_rand(&rs) % 7);
+				CHECK(posix_memalign(&q, al, n) == 0, "thread %ld: posix_memalign failed", tid);
+				CHECK((uintptr_t)q % al == 0, "thread %ld: misaligned", tid);
+				s->p = q;
+			} else {
+				s->p = malloc(n);
+				CHECK(s->p != NULL, "thread %ld: malloc(%zu) failed", tid, n);
+				CHECK(t_aligned_for(s->p, n), "thread %ld: malloc(%zu) misaligned", tid, n);
+			}
+			s->n = n;
+			s->seed = (uintptr_t)s->p ^ ((uint64_t)tid << 48) ^ (uint64_t)op;
+			t_fill_sparse(s->p, n, s->seed);
+		} else if (r < 60) {
+			verify(s, tid);
+			free(s->p);
+			s->p = NULL;
+		} else {
+			verify(s, tid);
+			size_t n = rand_size(&rs);
+			unsigned char *q = realloc(s->p, n);
+			CHECK(q != NULL, "thread %ld: realloc(%zu -> %zu) failed", tid, s->n, n);
+			/* the kept prefix must be unchanged */
+			size_t keep = n < s->n ? n : s->n;
+			if (keep >= 64)
+				CHECK(t_check(q, 64, s->seed) == (size_t)-1,
+				      "thread %ld: realloc(%zu -> %zu) lost content", tid, s->n, n);
+			else
+				CHECK(t_check(q, keep, s->seed) == (size_t)-1,
+				      "thread %ld: realloc(%zu -> %zu) lost content", tid, s->n, n);
+			s->p = q;
+			s->n = n;
+			s->seed = (uintptr_t)q ^ ((uint64_t)tid << 48) ^ (uint64_t)op;
+			t_fill_sparse(q, n, s->seed);
+		}
+	}
+	for (int i = 0; i < SLOTS; i++) {
+		if (slots[i].p) {
+			verify(&slots[i], tid);
+			free(slots[i].p);
+			slots[i].p = NULL;
+		}
+	}
+	return NULL;
+}
+
+static void random_ops(void)
+{
+	pthread_t th[NTHREADS];
+	for (long i = 0; i < NTHREADS; i++)
+		CHECK(pthread_create(&th[i], NULL, random_ops_thread, (void *)i) == 0,
+		      "pthread_create failed");
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	t_heap_check(10000, 11);
+}
+
+/* ---------------------------------------------------------------- */
+
+#define QCAP 1024
+#define PC_PAIRS 2
+#define PC_ITEMS 150000
+
+struct queue {
+	pthread_mutex_t mu;
+	pthread_cond_t not_empty, not_full;
+	struct slot items[QCAP];
+	size_t head, len;
+};
+
+static struct queue queues[PC_PAIRS];
+
+static void q_push(struct queue *q, struct slot s)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->len == QCAP)
+		pthread_cond_wait(&q->not_full, &q->mu);
+	q->items[(q->head + q->len) % QCAP] = s;
+	q->len++;
+	pthread_cond_signal(&q->not_empty);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static struct slot q_pop(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->len == 0)
+		pthread_cond_wait(&q->not_empty, &q->mu);
+	struct slot s = q->items[q->head];
+	q->head = (q->head + 1) % QCAP;
+	q->len--;
+	pthread_cond_signal(&q->not_full);
+	pthread_mutex_unlock(&q->mu);
+	return s;
+}
+
+static void *producer(void *arg)
+{
+	long id = (long)arg;
+	uint64_t rs = 77 + (uint64_t)id;
+	for (int i = 0; i < PC_ITEMS; i++) {
+		struct slot s;
+		s.n = rand_size(&rs);
+		s.p = malloc(s.n);
+		CHECK(s.p != NULL, "producer %ld: malloc(%zu) failed", id, s.n);
+		s.seed = (uintptr_t)s.p ^ (uint64_t)id << 40 ^ (uint64_t)i;
+		t_fill_sparse(s.p, s.n, s.seed);
+		/* a little private churn too */
+		if (i % 4 == 0) {
+			void *tmp = malloc(s.n / 2 + 1);
+			CHECK(tmp != NULL, "producer %ld: malloc failed", id);
+			free(tmp);
+		}
+		q_push(&queues[id], s);
+	}
+	struct slot end = {NULL, 0, 0};
+	q_push(&queues[id], end);
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	long id = (long)arg;
+	uint64_t rs = 99 + (uint64_t)id;
+	long got = 0;
+	for (;;) {
+		struct slot s = q_pop(&queues[id]);
+		if (!s.p)
+			break;
+		got++;
+		CHECK(t_check_sparse(s.p, s.n, s.seed),
+		      "consumer %ld: block %p (%zu bytes) from the producer is corrupted", id,
+		      (void *)s.p, s.n);
+		if (t_rand(&rs) % 4 == 0) {
+			size_t n = rand_size(&rs);
+			unsigned char *q = realloc(s.p, n);
+			CHECK(q != NULL, "consumer %ld: realloc failed", id);
+			size_t keep = (n < s.n ? n : s.n) < 64 ? (n < s.n ? n : s.n) : 64;
+			CHECK(t_check(q, keep, s.seed) == (size_t)-1,
+			      "consumer %ld: cross-thread realloc(%zu -> %zu) lost content", id, s.n, n);
+			s.p = q;
+		}
+		free(s.p);
+	}
+	CHECK(got == PC_ITEMS, "consumer %ld received %ld blocks, want %d", id, got, PC_ITEMS);
+	return NULL;
+}
+
+static void producer_consumer(void)
+{
+	pthread_t pr[PC_PAIRS], co[PC_PAIRS];
+	for (long i = 0; i < PC_PAIRS; i++) {
+		pthread_mutex_init(&queues[i].mu, NULL);
+		pthread_cond_init(&queues[i].not_empty, NULL);
+		pthread_cond_init(&queues[i].not_full, NULL);
+		CHECK(pthread_create(&co[i], NULL, consumer, (void *)i) == 0, "pthread_create failed");
+		CHECK(pthread_create(&pr[i], NULL, producer, (void *)i) == 0, "pthread_create failed");
+	}
+	for (int i = 0; i < PC_PAIRS; i++) {
+		pthread_join(pr[i], NULL);
+		pthread_join(co[i], NULL);
+	}
+	t_heap_check(10000, 12);
+}
+
+/* ---------------------------------------------------------------- */
+
+#define WAVES 10
+#define PER_WAVE 20
+#define KEEP 25
+
+static struct slot left[WAVES][PER_WAVE][KEEP];
+
+static void *wave_thread(void *arg)
+{
+	long id = (long)arg, w = id / PER_WAVE, i = id % PER_WAVE;
+	uint64_t rs = 5000 + (uint64_t)id;
+	struct slot tmp[2 * KEEP];
+
+	/* free half of what the same slot of the previous wave left behind */
+	if (w > 0)
+		for (int k = 0; k < KEEP; k += 2) {
+			struct slot *s = &left[w - 1][i][k];
+			CHECK(t_check_sparse(s->p, s->n, s->seed),
+			      "wave %ld: block left by an exited thread is corrupted", w);
+			free(s->p);
+			s->p = NULL;
+		}
+	for (int k = 0; k < 2 * KEEP; k++) {
+		tmp[k].n = rand_size(&rs);
+		tmp[k].p = k % 5 == 0 ? calloc(tmp[k].n, 1) : malloc(tmp[k].n);
+		CHECK(tmp[k].p != NULL, "wave thread: allocation failed");
+		tmp[k].seed = (uintptr_t)tmp[k].p ^ (uint64_t)id;
+		t_fill_sparse(tmp[k].p, tmp[k].n, tmp[k].seed);
+	}
+	for (int k = 0; k < 2 * KEEP; k++) {
+		CHECK(t_check_sparse(tmp[k].p, tmp[k].n, tmp[k].seed), "wave thread: block corrupted");
+		if (k % 2)
+			free(tmp[k].p);
+		else
+			left[w][i][k / 2] = tmp[k];
+	}
+	return NULL; /* exits with KEEP live blocks */
+}
+
+static void thread_waves(void)
+{
+	for (long w = 0; w < WAVES; w++) {
+		pthread_t th[PER_WAVE];
+		for (long i = 0; i < PER_WAVE; i++)
+			CHECK(pthread_create(&th[i], NULL, wave_thread, (void *)(w * PER_WAVE + i)) == 0,
+			      "pthread_create failed");
+		for (int i = 0; i < PER_WAVE; i++)
+			pthread_join(th[i], NULL);
+		/* the main thread allocates between waves too */
+		void *m = malloc(1000 + (size_t)w);
+		CHECK(m != NULL, "main: malloc failed");
+		free(m);
+	}
+	long freed = 0;
+	for (int w = 0; w < WAVES; w++)
+		for (int i = 0; i < PER_WAVE; i++)
+			for (int k = 0; k < KEEP; k++) {
+				struct slot *s = &left[w][i][k];
+				if (!s->p)
+					continue;
+				CHECK(t_check_sparse(s->p, s->n, s->seed),
+				      "main: block left by exited thread (wave %d) corrupted", w);
+				free(s->p);
+				freed++;
+			}
+	/* last wave: nothing freed by a successor; others: odd slots */
+	long want = (long)(WAVES - 1) * PER_WAVE * (KEEP / 2) + PER_WAVE * KEEP;
+	CHECK(freed == want, "main freed %ld blocks, want %ld", freed, want);
+	t_heap_check(10000, 13);
+}
+
+/* ---------------------------------------------------------------- */
+
+#define CHURN_THREADS 1000
+#define CHURN_BLOCKS 120
+
+static struct slot churn_left[CHURN_BLOCKS];
+
+static void *churn_thread(void *arg)
+{
+	long id = (long)arg;
+	uint64_t rs = 7000 + (uint64_t)id;
+	struct slot b[CHURN_BLOCKS];
+	for (int k = 0; k < CHURN_BLOCKS; k++) {
+		/* 40 TINY, 70 SMALL, 10 LARGE-ish: about 1 MiB */
+		b[k].n = k < 40 ? t_range(&rs, 1, 512)
+			: k < 110 ? t_range(&rs, 513, 16000)
+				  : t_range(&rs, 32769, 40000);
+		b[k].p = malloc(b[k].n);
+		CHECK(b[k].p != NULL, "churn thread %ld: malloc(%zu) failed (address space leak?)", id,
+		      b[k].n);
+		b[k].seed = (uintptr_t)b[k].p ^ (uint64_t)id;
+		t_fill_sparse(b[k].p, b[k].n, b[k].seed);
+	}
+	for (int k = 0; k < CHURN_BLOCKS; k++) {
+		CHECK(t_check_sparse(b[k].p, b[k].n, b[k].seed), "churn thread %ld: block corrupted", id);
+		if (id % 2 == 0)
+			free(b[k].p);
+		else
+			churn_left[k] = b[k];
+	}
+	return NULL;
+}
+
+static void thread_churn_leak(void)
+{
+	t_limit_as((size_t)256 << 20);
+	for (long i = 0; i < CHURN_THREADS; i++) {
+		pthread_t th;
+		int rc = pthread_create(&th, NULL, churn_thread, (void *)i);
+		CHECK(rc == 0, "pthread_create failed after %ld threads (error %d): address space leak?", i,
+		      rc);
+		pthread_join(th, NULL);
+		if (i % 2) {
+			for (int k = 0; k < CHURN_BLOCKS; k++) {
+				CHECK(t_check_sparse(churn_left[k].p, churn_left[k].n, churn_left[k].seed),
+				      "main: block left by churn thread %ld corrupted", i);
+				free(churn_left[k].p);
+			}
+		}
+	}
+	t_heap_check(5000, 14);
+}
+
+/* ---------------------------------------------------------------- */
+
+static volatile int show_stop;
+
+static void *show_worker(void *arg)
+{
+	long id = (long)arg;
+	uint64_t rs = 8000 + (uint64_t)id;
+	struct slot s[64] = {{0}};
+	while (!show_stop) {
+		struct slot *x = &s[t_rand(&rs) % 64];
+		if (x->p) {
+			CHECK(t_check_sparse(x->p, x->n, x->seed), "show worker: block corrupted");
+			free(x->p);
+			x->p = NULL;
+		} else {
+			x->n = rand_size(&rs);
+			x->p = malloc(x->n);
+			CHECK(x->p != NULL, "show worker: malloc failed");
+			x->seed = (uintptr_t)x->p;
+			t_fill_sparse(x->p, x->n, x->seed);
+		}
+	}
+	for (int i = 0; i < 64; i++)
+		free(s[i].p);
+	return NULL;
+}
+
+static void show_concurrent(void)
+{
+	CHECK(show_alloc_mem != NULL, "show_alloc_mem is not exported");
+	int devnull = open("/dev/null", O_WRONLY);
+	CHECK(devnull >= 0 && dup2(devnull, 1) == 1, "cannot redirect stdout");
+	pthread_t th[4];
+	for (long i = 0; i < 4; i++)
+		CHECK(pthread_create(&th[i], NULL, show_worker, (void *)i) == 0, "pthread_create failed");
+	for (int i = 0; i < 40; i++) {
+		struct timespec ts = {0, 5000000};
+		show_alloc_mem();
+		nanosleep(&ts, NULL);
+	}
+	show_stop = 1;
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	t_heap_check(5000, 15);
+}
+
+T_MAIN(T(random_ops), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
+       T(show_concurrent))
