@@ -48,3 +48,20 @@ pub use types::{SMALL_MAX, TINY_MAX};
 pub fn show_alloc_mem() {
     show::show_alloc_mem()
 }
+
+/// Prints every zone in detail (class, occupancy bar, live blocks with a dump of their first
+/// bytes, runs of free blocks), then the history of the last operations when
+/// `FT_MALLOC_HISTORY` is set. Allocates nothing.
+pub fn show_alloc_mem_ex() {
+    show::show_alloc_mem_ex(show::DUMP_BYTES)
+}
+
+/// Dumps the whole live block at `ptr` (nothing if it is not a live block of ours).
+pub fn show_block(ptr: *const u8) {
+    show::dump_block(ptr as usize)
+}
+
+/// The allocator's statistics (walks the zones: O(heap)). Allocates nothing.
+pub fn stats() -> stats::Stats {
+    stats::collect()
+}
