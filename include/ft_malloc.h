@@ -38,6 +38,29 @@ void   *reallocf(void *ptr, size_t size);
  * Allocates nothing; safe to call while other threads allocate. */
 void    show_alloc_mem(void);
 
+/* show_alloc_mem with every zone's detail (class, blocks used / capacity, bytes requested /
+ * mapped, an occupancy bar), free and never-used blocks, a hexdump -C style dump of each live
+ * block's first 32 bytes, and the last operations when FT_MALLOC_HISTORY=n is set. */
+void    show_alloc_mem_ex(void);
+/* The whole live block at ptr, dumped in the hexdump -C style (nothing for a pointer not ours). */
+void    show_alloc_mem_ex_dump(void *ptr);
+
+/* What ft_malloc_stats() reports. Call counts and requested totals are kept only while a debug
+ * variable is set (FT_MALLOC_STATS=1 is enough); the rest is always available. */
+struct ft_malloc_stats {
+    size_t malloc_calls, calloc_calls, realloc_calls, free_calls, aligned_calls;
+    size_t bytes_requested_total;   /* sum of every size asked for */
+    size_t peak_requested;          /* most requested bytes live at once */
+    size_t misuses;                 /* double frees, foreign pointers, overflows detected */
+    size_t live_blocks, live_requested, live_usable;
+    size_t tiny_zones, small_zones, large_blocks;  /* zones holding live blocks */
+    size_t zone_bytes;              /* bytes those zones and LARGE mappings span */
+    size_t mapped, peak_mapped;     /* bytes mapped from the system, now and at most */
+    size_t mmap_calls, munmap_calls, madvise_calls;
+};
+/* Fills *out; returns 0 (-1 for NULL). Walks the zones; allocates nothing. */
+int     ft_malloc_stats(struct ft_malloc_stats *out);
+
 #ifdef __cplusplus
 }
 #endif
