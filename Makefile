@@ -9,7 +9,7 @@ CARGO   ?= cargo
 BUILT   := target/release/libft_malloc.so
 SOURCES := $(wildcard src/*.rs) Cargo.toml
 
-.PHONY: all clean fclean re test test-rust test-c test-42 test-programs run lint
+.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report run lint demo
 
 all: $(NAME) $(LINK)
 
@@ -42,7 +42,7 @@ run: all
 	gcc -O1 -o tests/build/test5 tests/42/test5.c -L. -lft_malloc -Wl,-rpath,$(CURDIR)
 	./tests/build/test5
 
-test: all test-rust test-c test-42 test-programs lint
+test: all test-rust test-c test-42 test-programs test-report lint
 	@echo "ALL TESTS PASSED"
 
 test-rust:
@@ -54,6 +54,15 @@ test-c: all
 
 test-42: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/42/run.sh
+
+test-report: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/report/run.sh
+
+# A real program on the allocator, and the picture of its heap at exit.
+demo: all
+	FT_MALLOC_REPORT=$(CURDIR)/heap-report.html LD_PRELOAD=$(CURDIR)/$(LINK) PYTHONMALLOC=malloc \
+		python3 -c 'import json, random; random.seed(1); d = {i: [str(random.random())] * random.randint(1, 9) for i in range(30000)}; [d.pop(k) for k in random.sample(sorted(d), 15000)]; print("python3 on ft_malloc:", len(json.dumps(d)), "bytes of JSON")'
+	@test -s heap-report.html && echo "wrote $(CURDIR)/heap-report.html (open it in a browser)"
 
 test-programs: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/programs/run.sh

@@ -61,6 +61,11 @@ struct ft_malloc_stats {
 /* Fills *out; returns 0 (-1 for NULL). Walks the zones; allocates nothing. */
 int     ft_malloc_stats(struct ft_malloc_stats *out);
 
+/* Writes a self-contained HTML page (statistics and an SVG map of every zone, details on
+ * hover) to path; FT_MALLOC_REPORT=path.html writes one at exit. Returns 0, or -1 with errno
+ * set. Allocates nothing from the heap it describes. */
+int     ft_malloc_report(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

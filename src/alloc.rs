@@ -114,6 +114,24 @@ fn free_large(p: *mut u8) -> Result<(), Misuse> {
     }
 }
 
+/// `free` of a block whose size and alignment the caller knows (Rust's `dealloc`): a small
+/// block skips the ownership checks that `free` makes for pointers of unknown origin.
+///
+/// # Safety
+/// `p` is a live block of ours, allocated with this `size` and `align` (`GlobalAlloc`'s
+/// contract).
+#[inline(always)]
+pub unsafe fn free_sized(p: *mut u8, size: usize, align: usize) {
+    if debug::active() || size.max(align) > SMALL_MAX || align > MAX_ZONE_ALIGN {
+        // SAFETY: the caller's contract.
+        unsafe { free(p) };
+        return;
+    }
+    // SAFETY: a block of at most SMALL_MAX bytes and alignment MAX_ZONE_ALIGN came from a zone.
+    let r = unsafe { crate::segment::small_known(p as usize) };
+    heap::free_small(&r, p);
+}
+
 /// `calloc`: `n * size` zeroed bytes; null with ENOMEM on overflow.
 pub fn calloc(n: usize, size: usize) -> *mut u8 {
     if debug::active() {

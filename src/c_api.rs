@@ -174,3 +174,18 @@ pub extern "C" fn show_alloc_mem_ex() {
 pub extern "C" fn show_alloc_mem_ex_dump(ptr: *mut c_void) {
     crate::show::dump_block(ptr as usize)
 }
+
+/// Writes an HTML page with an SVG map of the heap to `path` (see `report`). Returns 0, or -1
+/// with errno set. Allocates nothing.
+///
+/// # Safety
+/// `path` is null (EINVAL) or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ft_malloc_report(path: *const core::ffi::c_char) -> i32 {
+    // SAFETY: guaranteed by the caller.
+    if unsafe { crate::report::write_report(path as *const u8) } {
+        0
+    } else {
+        -1
+    }
+}

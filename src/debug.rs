@@ -63,7 +63,6 @@ pub fn stats_on() -> bool {
 }
 
 /// The report path, if `FT_MALLOC_REPORT` was set.
-#[allow(dead_code)] // read by the exit hook once the HTML report lands
 pub fn report_path() -> Option<*const u8> {
     // SAFETY: written once by `read_environment` before any other thread exists.
     let p = unsafe { &*REPORT_PATH.get() };

@@ -48,9 +48,9 @@ unsafe impl GlobalAlloc for FtMalloc {
     }
 
     #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // SAFETY: GlobalAlloc's contract: ptr is a live block of ours.
-        unsafe { alloc::free(ptr) }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: GlobalAlloc's contract: ptr is a live block of ours with this layout.
+        unsafe { alloc::free_sized(ptr, layout.size(), layout.align()) }
     }
 
     #[inline]

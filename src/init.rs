@@ -120,6 +120,10 @@ extern "C" fn destructor() {
     if crate::debug::stats_on() {
         crate::stats::print(2);
     }
+    if let Some(path) = crate::debug::report_path() {
+        // SAFETY: the path is a NUL-terminated copy of FT_MALLOC_REPORT made at start-up.
+        unsafe { crate::report::write_report(path) };
+    }
 }
 
 #[used]

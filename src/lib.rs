@@ -1,18 +1,51 @@
 //! # ft_malloc
 //!
 //! A memory allocator that replaces `malloc` for any Linux program
-//! (`LD_PRELOAD=./libft_malloc.so prog`) and serves Rust programs as a `#[global_allocator]`
-//! ([`FtMalloc`]). Born as the 42 school's malloc project: TINY and SMALL requests come from
-//! pre-mapped zones of one size class each, LARGE requests get a mapping of their own, and
-//! [`show_alloc_mem`] prints every zone and block.
+//! (`LD_PRELOAD=./libft_malloc.so prog`) and serves Rust programs as a `#[global_allocator]`:
 //!
-//! Layers, one file each (bottom up): [`types`] (the data model), `os` (system calls), `tls`
-//! (the initial-exec thread slot), `sync` (the lock), [`size_class`], `registry` (which
-//! segments are ours), `segment` (segments and zones), `heap` (per-thread heaps and the small
-//! block paths), `large`, [`alloc`] (the malloc family's rules), `show`, `init` (start-up,
-//! thread exit, fork), and the C symbols (`c_api`, feature `override`).
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: ft_malloc::FtMalloc = ft_malloc::FtMalloc;
 //!
-//! Zone bounds: TINY up to 512 bytes, SMALL up to 32 KiB, LARGE above.
+//! let v: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+//! assert_eq!(v[42], "42");
+//! assert!(ft_malloc::stats().live_blocks > 0);
+//! ```
+//!
+//! ## When to choose it
+//! - You want to *see* your heap: [`show_alloc_mem`] prints every zone and block,
+//!   [`show_alloc_mem_ex`] adds occupancy bars, dumps and the last operations, [`stats()`] gives
+//!   the numbers; all without allocating.
+//! - You want bad frees to be harmless: a pointer that is not a live block of ours is
+//!   recognised from the allocator's own metadata and ignored (or reported, with
+//!   `FT_MALLOC_CHECK=1..3`).
+//! - You want per-thread heaps with lock-free fast paths and memory handed back to the system
+//!   when zones empty.
+//!
+//! ## Data model
+//! Memory is mapped in 4 MiB segments aligned to 4 MiB, each owned by one thread's heap and cut
+//! into 64 KiB slices. A zone is a run of slices holding blocks of one size class, with a
+//! 16-bit entry per block giving the size asked for (0 = free). See [`types`] for the
+//! invariants. Requests above [`SMALL_MAX`] get a mapping of their own.
+//!
+//! | kind  | request size | zone |
+//! |-------|--------------|------|
+//! | TINY  | 0 – [`TINY_MAX`] (512) bytes | one size class per zone, ≥ 100 blocks, 64 KiB and up |
+//! | SMALL | 513 – [`SMALL_MAX`] (32768) bytes | one size class per zone, ≥ 100 blocks, 128 KiB – 3.2 MiB |
+//! | LARGE | above | a mapping of its own |
+//!
+//! ## The C symbols
+//! With the cargo feature `override` (on for the `.so` that `make` builds) the crate exports
+//! `malloc`, `free` and the rest of the family with `#[no_mangle]`. Without it, depending on
+//! the crate changes nothing for the C libraries your program links.
+//!
+//! ## Layers
+//! One file each, bottom up: [`types`] (the data model), `os` (system calls), `tls` (the
+//! initial-exec thread slot), `sync` (the lock), [`size_class`], `registry` (which segments are
+//! ours), `segment` (segments and zones), `heap` (per-thread heaps and the small-block paths),
+//! `large`, [`alloc`] (the malloc family's rules), `debug` (the `FT_MALLOC_*` modes), [`mod@stats`], [`report`] (the HTML heap map),
+//! `show`, `init` (start-up, thread exit, fork), `c_api` (the C symbols) and `global`
+//! ([`FtMalloc`]).
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -31,6 +64,7 @@ mod init;
 mod large;
 mod os;
 mod registry;
+pub mod report;
 mod segment;
 mod show;
 pub mod size_class;

@@ -356,6 +356,32 @@ pub fn small_classify(p: usize) -> Lookup {
     }
 }
 
+/// The block at `p`, which the caller knows is a block start in one of our zones (a Rust
+/// `dealloc` with its layout): the registry and the block-start check are skipped.
+///
+/// # Safety
+/// `p` was returned by a small allocation of ours (and may not be freed yet).
+#[inline(always)]
+pub unsafe fn small_known(p: usize) -> SmallRef {
+    let seg = segment_of(p);
+    // SAFETY: guaranteed by the caller: the segment is mapped and `p` is in a live zone.
+    unsafe {
+        let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
+        let first = ((*seg).slice_zone[slice].load(Ordering::Relaxed) as usize).wrapping_sub(1)
+            & (SLICES_PER_SEGMENT - 1);
+        let zone = (ptr::addr_of_mut!((*seg).zones) as *mut Zone).add(first);
+        let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
+        let g = GEOMETRY.get_unchecked(class);
+        let start = seg as usize + (first << SLICE_SHIFT);
+        let idx = ((p - start - g.blocks_offset) * g.inv) >> 32;
+        SmallRef {
+            zone,
+            class,
+            requested: (start as *const AtomicU16).add(idx),
+        }
+    }
+}
+
 /// The block that starts at `p` in one of our zones, if any (see `small_classify`).
 #[inline(always)]
 pub fn small_lookup(p: usize) -> Option<SmallRef> {
