@@ -80,6 +80,8 @@ fn heap_take() -> *mut Heap {
 /// # Safety
 /// `h` is no longer used by any thread.
 pub unsafe fn heap_give_back(h: *mut Heap) {
+    // SAFETY: the caller's contract: `h` is ours alone now.
+    unsafe { heap_trim(h) };
     G.heap_lock.lock();
     // SAFETY: heap_lock held; `h` is unused (caller's contract).
     unsafe {
@@ -87,6 +89,32 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
         *G.heap_pool.get() = h;
     }
     G.heap_lock.unlock();
+}
+
+/// Gives back everything an idle heap does not need: blocks other threads freed into it, its
+/// empty zones, and its empty segments (purged, to the pool). Zones with live blocks stay.
+///
+/// # Safety
+/// `heap` is owned by the caller and no thread allocates from it meanwhile.
+unsafe fn heap_trim(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if !(*heap).ready {
+            return;
+        }
+        collect_remote(heap);
+        for c in 0..CLASS_COUNT {
+            let mut z = (*heap).classes[c];
+            while z != EMPTY_ZONE.get() && !z.is_null() {
+                let next = (*z).next;
+                if (*z).used == 0 {
+                    class_unlink(heap, c, z);
+                    segment::zone_release_keeping(heap, z, 0);
+                }
+                z = next;
+            }
+        }
+    }
 }
 
 /// Gives the calling thread a heap (first allocation of a thread).
