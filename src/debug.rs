@@ -489,7 +489,7 @@ unsafe fn release(func: &[u8], p: *mut u8) {
         }
     };
     check_canary(func, a, size);
-    let usable = alloc::usable_size(p);
+    let usable = alloc::usable_size_plain(p);
     if guarded_small(a).is_some() || SCRIBBLE.load(Ordering::Relaxed) {
         fill(a, 0, usable, SCRIBBLE_FREED);
     }
@@ -567,9 +567,13 @@ pub fn usable_size(p: *mut u8) -> usize {
     if p.is_null() {
         return 0;
     }
-    if let Err(m) = live_block(p as usize) {
-        report(b"malloc_usable_size", p as usize, Problem::Misuse(m));
-        return 0;
+    match live_block(p as usize) {
+        Err(m) => {
+            report(b"malloc_usable_size", p as usize, Problem::Misuse(m));
+            0
+        }
+        // The bytes after the requested size of a guarded block are its canary, not usable.
+        Ok(size) if guarded_small(p as usize).is_some() => size,
+        Ok(_) => alloc::usable_size_plain(p),
     }
-    alloc::usable_size_plain(p)
 }

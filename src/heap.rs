@@ -114,6 +114,7 @@ unsafe fn heap_trim(heap: *mut Heap) {
                 z = next;
             }
         }
+        segment::purge_due(heap, u64::MAX);
     }
 }
 
@@ -274,6 +275,12 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
     unsafe {
         if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
             collect_remote(heap);
+        }
+        if (*heap).purge_at != 0 {
+            let now = os::now_ms();
+            if now >= (*heap).purge_at {
+                segment::purge_due(heap, now);
+            }
         }
         let empty = EMPTY_ZONE.get();
         loop {

@@ -19,6 +19,9 @@ use crate::types::{
 /// Every slice but the header.
 const ALL_SLICES: u64 = !1u64;
 
+/// How long free slices of a segment in use stay dirty before their pages go back.
+pub const PURGE_DELAY_MS: u64 = 50;
+
 /// The segment that contains `addr`.
 #[inline(always)]
 pub fn segment_of(addr: usize) -> *mut Segment {
@@ -103,6 +106,7 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         (*seg).next = ptr::null_mut();
         (*seg).prev = ptr::null_mut();
         (*seg).in_avail = false;
+        (*seg).purge_at = 0;
         (*seg).heap.store(heap, Ordering::Release);
         (*heap).segments += 1;
         avail_push(heap, seg);
@@ -244,7 +248,43 @@ pub unsafe fn zone_release_keeping(heap: *mut Heap, z: *mut Zone, keep: usize) {
         }
         if (*seg).free_mask == ALL_SLICES && (*heap).segments > keep {
             segment_release(heap, seg);
+        } else if (*seg).purge_at == 0 {
+            (*seg).purge_at = os::now_ms() + PURGE_DELAY_MS;
+            if (*heap).purge_at == 0 || (*heap).purge_at > (*seg).purge_at {
+                (*heap).purge_at = (*seg).purge_at;
+            }
         }
+    }
+}
+
+/// Gives back the pages of free slices whose purge delay has passed, in the heap's segments.
+///
+/// # Safety
+/// `heap` is owned by the caller.
+pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
+    let mut next = 0;
+    // SAFETY: the heap's avail list holds its own segments (the only ones with free slices).
+    unsafe {
+        let mut seg = (*heap).avail;
+        while !seg.is_null() {
+            let at = (*seg).purge_at;
+            if at != 0 && at <= now {
+                let mut mask = (*seg).free_mask & (*seg).dirty_mask;
+                while mask != 0 {
+                    let lo = mask.trailing_zeros() as usize;
+                    let run = (!(mask >> lo)).trailing_zeros() as usize;
+                    os::purge((seg as *mut u8).add(lo * SLICE_SIZE), run * SLICE_SIZE);
+                    let bits = (if run >= 64 { u64::MAX } else { (1u64 << run) - 1 }) << lo;
+                    mask &= !bits;
+                    (*seg).dirty_mask &= !bits;
+                }
+                (*seg).purge_at = 0;
+            } else if at != 0 && (next == 0 || at < next) {
+                next = at;
+            }
+            seg = (*seg).next;
+        }
+        (*heap).purge_at = next;
     }
 }
 

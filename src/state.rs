@@ -36,6 +36,7 @@ pub const fn empty_heap() -> Heap {
         segments: 0,
         pool_next: ptr::null_mut(),
         ready: false,
+        purge_at: 0,
     }
 }
 

@@ -132,6 +132,9 @@ pub struct Segment {
     pub prev: *mut Segment,
     /// Whether the segment is in its heap's list of segments with free slices.
     pub in_avail: bool,
+    /// Owner-only: when its free dirty slices are to be purged (`os::now_ms`), 0 = nothing
+    /// pending. Purging waits so that a slice freed and soon reused is not faulted in again.
+    pub purge_at: u64,
     /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
     pub next_all: AtomicPtr<Segment>,
     /// Slice map (see module doc).
@@ -159,4 +162,6 @@ pub struct Heap {
     pub pool_next: *mut Heap,
     /// Whether `classes` has been pointed at `EMPTY_ZONE` (a zeroed heap is not ready).
     pub ready: bool,
+    /// The earliest `purge_at` of its segments, 0 when none is pending.
+    pub purge_at: u64,
 }

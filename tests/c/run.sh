@@ -7,7 +7,8 @@
 #
 # Programs (see the header comment of each file for what they check):
 #   api.c overflow.c badptr.c threads.c fork.c tls_dtor.c oom.c  (LD_PRELOAD,
-#   one process per sub-test), mmapcount.sh, bindings.sh, show.sh.
+#   one process per sub-test), dl.c (+ early.c as libearly.so), mmapcount.sh,
+#   bindings.sh, show.sh, debug.sh (misuse.c, debugmodes.c).
 # Prints "PASS name" / "FAIL name: reason" per test; exits 1 if any failed.
 # Build products and logs go to tests/build/.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -21,7 +22,19 @@ for prog in api overflow badptr threads fork tls_dtor oom; do
 	run_suite "$BUILD/c/$prog" 1
 done
 
-for script in mmapcount.sh bindings.sh show.sh; do
+# dl.c: dl* functions under the preload; linked against libearly.so, whose
+# constructor allocates before ft_malloc's runs.  early_ctor runs once more
+# with the strictest debug modes (the early blocks are legitimate ones).
+if build "$BUILD/c/libearly.so" -shared -fPIC "$DIR/early.c" &&
+	build "$BUILD/c/dl" "$DIR/dl.c" -L"$BUILD/c" -learly -Wl,-rpath,"$BUILD/c" -ldl; then
+	run_suite "$BUILD/c/dl" 1
+	if wanted dl.early_ctor.debug; then
+		run_case dl.early_ctor.debug 1 FT_MALLOC_CHECK=3 FT_MALLOC_GUARD=1 \
+			FT_MALLOC_SCRIBBLE=1 "$BUILD/c/dl" early_ctor
+	fi
+fi
+
+for script in mmapcount.sh bindings.sh show.sh debug.sh; do
 	out="$BUILD/logs/$script.log"
 	mkdir -p "$BUILD/logs"
 	bash "$DIR/$script" "$FILTER" >"$out" 2>&1
