@@ -146,9 +146,14 @@ unsafe fn avail_remove(heap: *mut Heap, seg: *mut Segment) {
     }
 }
 
+/// The mask of slices `[first, first + n)`.
+fn slice_bits(first: usize, n: usize) -> u64 {
+    (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first
+}
+
 /// First run of `n` free slices in `mask`, if any.
 fn find_run(mask: u64, n: usize) -> Option<usize> {
-    let want = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let want = slice_bits(0, n);
     (1..=SLICES_PER_SEGMENT - n).find(|&i| (mask >> i) & want == want)
 }
 
@@ -185,7 +190,7 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
                 1
             }
         };
-        let bits = (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first;
+        let bits = slice_bits(first, n);
         (*seg).free_mask &= !bits;
         if (*seg).free_mask == 0 {
             avail_remove(heap, seg);
@@ -241,7 +246,7 @@ pub unsafe fn zone_release_keeping(heap: *mut Heap, z: *mut Zone, keep: usize) {
         for i in first..first + n {
             (*seg).slice_zone[i].store(0, Ordering::Release);
         }
-        let bits = (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first;
+        let bits = slice_bits(first, n);
         (*seg).free_mask |= bits;
         if !(*seg).in_avail {
             avail_push(heap, seg);
@@ -274,7 +279,7 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
                     let lo = mask.trailing_zeros() as usize;
                     let run = (!(mask >> lo)).trailing_zeros() as usize;
                     os::purge((seg as *mut u8).add(lo * SLICE_SIZE), run * SLICE_SIZE);
-                    let bits = (if run >= 64 { u64::MAX } else { (1u64 << run) - 1 }) << lo;
+                    let bits = slice_bits(lo, run);
                     mask &= !bits;
                     (*seg).dirty_mask &= !bits;
                 }
