@@ -91,8 +91,10 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
     G.heap_lock.unlock();
 }
 
-/// Gives back everything an idle heap does not need: blocks other threads freed into it, its
-/// empty zones, and its empty segments (purged, to the pool). Zones with live blocks stay.
+/// Tidies a heap whose thread exits: takes back the blocks other threads freed into it and
+/// releases its empty zones (their pages go back after the purge delay, when the heap's next
+/// thread allocates; empty segments but one go to the pool). The heap stays ready for the next
+/// thread, which usually comes soon (thread pools, servers), so nothing is purged at once.
 ///
 /// # Safety
 /// `heap` is owned by the caller and no thread allocates from it meanwhile.
@@ -109,12 +111,11 @@ unsafe fn heap_trim(heap: *mut Heap) {
                 let next = (*z).next;
                 if (*z).used == 0 {
                     class_unlink(heap, c, z);
-                    segment::zone_release_keeping(heap, z, 0);
+                    segment::zone_release(heap, z);
                 }
                 z = next;
             }
         }
-        segment::purge_due(heap, u64::MAX);
     }
 }
 

@@ -20,7 +20,7 @@ use crate::types::{
 const ALL_SLICES: u64 = !1u64;
 
 /// How long free slices of a segment in use stay dirty before their pages go back.
-pub const PURGE_DELAY_MS: u64 = 50;
+pub const PURGE_DELAY_MS: u64 = 250;
 
 /// The segment that contains `addr`.
 #[inline(always)]
@@ -226,16 +226,6 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
 /// `z` is an empty zone of `heap` (no block handed out, none pending on a remote list), out of
 /// every class list; `heap` is owned by the caller.
 pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
-    // SAFETY: the caller's contract.
-    unsafe { zone_release_keeping(heap, z, 1) }
-}
-
-/// `zone_release`, giving the segment to the pool when it is empty and the heap keeps at least
-/// `keep` other segments (0 when the heap is being emptied at thread exit).
-///
-/// # Safety
-/// As for `zone_release`.
-pub unsafe fn zone_release_keeping(heap: *mut Heap, z: *mut Zone, keep: usize) {
     let seg = segment_of(z as usize);
     // SAFETY: guaranteed by the caller; the zone index is its first slice.
     unsafe {
@@ -251,7 +241,7 @@ pub unsafe fn zone_release_keeping(heap: *mut Heap, z: *mut Zone, keep: usize) {
         if !(*seg).in_avail {
             avail_push(heap, seg);
         }
-        if (*seg).free_mask == ALL_SLICES && (*heap).segments > keep {
+        if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
             segment_release(heap, seg);
         } else if (*seg).purge_at == 0 {
             (*seg).purge_at = os::now_ms() + PURGE_DELAY_MS;
