@@ -9,7 +9,7 @@ CARGO   ?= cargo
 BUILT   := target/release/libft_malloc.so
 SOURCES := $(wildcard src/*.rs) Cargo.toml
 
-.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report run lint demo
+.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report run lint demo bench bench-quick
 
 all: $(NAME) $(LINK)
 
@@ -66,6 +66,14 @@ demo: all
 
 test-programs: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/programs/run.sh
+
+# Side-by-side benchmarks against glibc, jemalloc, mimalloc and tcmalloc (Debian packages
+# libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4; valgrind for the hot-path counts).
+bench: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/run.sh
+
+bench-quick: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/run.sh --quick
 
 lint:
 	$(CARGO) fmt --check
