@@ -46,17 +46,21 @@ const EMPTY: LargeBlock = LargeBlock {
 };
 
 /// Freed mappings kept for reuse.
-pub const CACHE_SLOTS: usize = 8;
+pub const CACHE_SLOTS: usize = 64;
 /// Bytes of freed mappings kept for reuse at most.
 pub const CACHE_BYTES: usize = 64 << 20;
+/// A cached mapping unused for this long is unmapped at the next LARGE operation.
+pub const CACHE_EXPIRY_MS: u64 = 1000;
+/// At most this many unmaps are deferred to after the lock per operation.
+const EVICT_MAX: usize = 4;
 
 pub struct LargeInner {
     /// Open-addressing table of live blocks (linear probing, backward-shift deletion).
     table: *mut LargeBlock,
     cap: usize,
     count: usize,
-    /// Cached free mappings `(addr, len)`, oldest first; `cached` of them in use.
-    cache: [(usize, usize); CACHE_SLOTS],
+    /// Cached free mappings `(addr, len, freed at ms)`, oldest first; `cached` of them in use.
+    cache: [(usize, usize, u64); CACHE_SLOTS],
     cached: usize,
     cached_bytes: usize,
 }
@@ -74,7 +78,7 @@ impl LargeState {
                 table: ptr::null_mut(),
                 cap: 0,
                 count: 0,
-                cache: [(0, 0); CACHE_SLOTS],
+                cache: [(0, 0, 0); CACHE_SLOTS],
                 cached: 0,
                 cached_bytes: 0,
             }),
@@ -180,45 +184,61 @@ impl LargeInner {
         }
     }
 
-    /// Takes a cached mapping of at least `need` bytes and at most twice that.
+    /// Takes the smallest cached mapping of at least `need` bytes and at most twice that
+    /// (cutting a much larger one down would lose it for the larger request that comes next).
     fn cache_take(&mut self, need: usize) -> Option<(usize, usize)> {
         let mut best: Option<usize> = None;
         for k in 0..self.cached {
-            let (_, len) = self.cache[k];
+            let len = self.cache[k].1;
             if len >= need && len <= 2 * need && best.is_none_or(|b| len < self.cache[b].1) {
                 best = Some(k);
             }
         }
         let k = best?;
-        let m = self.cache[k];
+        let (addr, len, _) = self.cache[k];
         self.cache.copy_within(k + 1..self.cached, k);
         self.cached -= 1;
-        self.cached_bytes -= m.1;
-        Some(m)
+        self.cached_bytes -= len;
+        Some((addr, len))
     }
 
-    /// Caches a freed mapping; returns the mappings evicted to make room (to unmap outside the
-    /// lock), at most two: the oldest, or the mapping itself when it is too big to keep.
-    fn cache_put(&mut self, m: (usize, usize)) -> [(usize, usize); 2] {
-        let mut evicted = [(0, 0); 2];
-        if m.1 > CACHE_BYTES / 2 {
-            evicted[0] = m;
-            return evicted;
-        }
+    /// Removes the oldest cached mapping.
+    fn cache_pop_oldest(&mut self) -> (usize, usize) {
+        let (addr, len, _) = self.cache[0];
+        self.cache.copy_within(1..self.cached, 0);
+        self.cached -= 1;
+        self.cached_bytes -= len;
+        (addr, len)
+    }
+
+    /// Caches a freed mapping (`len == 0`: nothing to cache, only expire old entries), making
+    /// room and dropping entries older than `CACHE_EXPIRY_MS`. Returns the mappings to unmap
+    /// outside the lock (more than `EVICT_MAX` are unmapped at once, which is rare).
+    fn cache_put(&mut self, m: (usize, usize), now: u64) -> [(usize, usize); EVICT_MAX] {
+        let mut evicted = [(0, 0); EVICT_MAX];
         let mut n = 0;
-        while self.cached == CACHE_SLOTS || self.cached_bytes + m.1 > CACHE_BYTES {
-            let old = self.cache[0];
-            self.cache.copy_within(1..self.cached, 0);
-            self.cached -= 1;
-            self.cached_bytes -= old.1;
-            if n < 2 {
-                evicted[n] = old;
+        let mut evict = |e: (usize, usize)| {
+            if n < EVICT_MAX {
+                evicted[n] = e;
                 n += 1;
             } else {
-                os::unmap(old.0 as *mut u8, old.1);
+                os::unmap(e.0 as *mut u8, e.1);
             }
+        };
+        while self.cached > 0 && self.cache[0].2 + CACHE_EXPIRY_MS < now {
+            evict(self.cache_pop_oldest());
         }
-        self.cache[self.cached] = m;
+        if m.1 == 0 {
+            return evicted;
+        }
+        if m.1 > CACHE_BYTES / 2 {
+            evict(m);
+            return evicted;
+        }
+        while self.cached == CACHE_SLOTS || self.cached_bytes + m.1 > CACHE_BYTES {
+            evict(self.cache_pop_oldest());
+        }
+        self.cache[self.cached] = (m.0, m.1, now);
         self.cached += 1;
         self.cached_bytes += m.1;
         evicted
@@ -252,7 +272,7 @@ fn map_or_retry(len: usize) -> *mut u8 {
 /// Allocates a LARGE block of `size` bytes aligned to `align` (a power of two). With `zero`,
 /// the block reads as zeros. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
-    let need = match page_round(size.max(1)) {
+    let mut need = match page_round(size.max(1)) {
         Some(n) if n <= isize::MAX as usize => n,
         _ => {
             os::set_errno(libc::ENOMEM);
@@ -263,12 +283,19 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let mut from_cache = false;
     if align <= PAGE_SIZE {
         if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
-            if len > need {
+            // A reused mapping keeps at most a quarter more than needed.
+            if len > need + need / 4 {
                 os::unmap((a + need) as *mut u8, len - need);
+            } else {
+                need = len;
             }
             addr = a;
             from_cache = true;
         } else {
+            // A miss: a good moment to give back mappings cached too long.
+            for (a, len) in with_inner(|s| s.cache_put((0, 0), os::now_ms())) {
+                os::unmap(a as *mut u8, len);
+            }
             let p = map_or_retry(need);
             if p.is_null() {
                 os::set_errno(libc::ENOMEM);
@@ -404,9 +431,11 @@ pub fn free(addr: usize) -> bool {
         let i = s.find(addr)?;
         let b = s.remove_at(i);
         if b.guarded() {
-            return Some([(b.base, b.len), (0, 0)]);
+            let mut e = [(0, 0); EVICT_MAX];
+            e[0] = (b.base, b.len);
+            return Some(e);
         }
-        Some(s.cache_put((b.base, b.len)))
+        Some(s.cache_put((b.base, b.len), os::now_ms()))
     });
     match r {
         Some(evicted) => {
@@ -478,7 +507,9 @@ pub fn release_cached() {
     let mut list = [(0usize, 0usize); CACHE_SLOTS];
     let n = with_inner(|s| {
         let n = s.cached;
-        list[..n].copy_from_slice(&s.cache[..n]);
+        for (dst, src) in list.iter_mut().zip(&s.cache[..n]) {
+            *dst = (src.0, src.1);
+        }
         s.cached = 0;
         s.cached_bytes = 0;
         n
