@@ -45,7 +45,10 @@ run: all
 test: all test-rust test-c test-42 test-programs test-report lint
 	@echo "ALL TESTS PASSED"
 
+# Debug (overflow checks, no LTO: a dependent crate links the way users build), release, and
+# release with the C symbols exported (the whole test process then runs on ft_malloc).
 test-rust:
+	$(CARGO) test
 	$(CARGO) test --release
 	$(CARGO) test --release --features override
 

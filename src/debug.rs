@@ -48,9 +48,23 @@ pub const CANARY: u8 = 0xCB;
 const CANARY_CHECKED: usize = 64;
 
 /// Whether the checked paths are in use.
+///
+/// Read with one RIP-relative instruction: rustc reaches statics of a `cdylib` through the
+/// GOT (a second, dependent load), and this test sits on every `malloc` and `free`.
 #[inline(always)]
 pub fn active() -> bool {
-    ACTIVE.load(Ordering::Relaxed)
+    let v: u32;
+    // SAFETY: a one-byte relaxed load of an `AtomicBool` that lives as long as the library;
+    // `sym` resolves to it directly (it is not exported, so it cannot be interposed).
+    unsafe {
+        core::arch::asm!(
+            "movzx {v:e}, byte ptr [rip + {flag}]",
+            v = out(reg) v,
+            flag = sym ACTIVE,
+            options(nostack, readonly, preserves_flags, pure),
+        );
+    }
+    v != 0
 }
 
 /// Whether zones made now poison their fresh blocks (`FT_MALLOC_GUARD`).

@@ -16,8 +16,7 @@ use crate::size_class::GEOMETRY;
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G};
 use crate::tls;
 use crate::types::{
-    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, ZONE_FULL,
-    ZONE_FULL_FLAG, ZONE_LISTED,
+    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, ZONE_FULL, ZONE_FULL_FLAG, ZONE_LISTED,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -160,13 +159,12 @@ pub fn warm_up() {
 /// Writes the block's `requested` entry.
 ///
 /// # Safety
-/// `b` is a block of zone `z` of class `c`, just taken off its free list.
+/// `b` is a block of zone `z`, just taken off its free list.
 #[inline(always)]
-unsafe fn mark_used(z: *mut Zone, c: usize, b: *mut Block, size: usize) {
+unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
     // SAFETY: `b` lies in `z`, so its index is below nblocks and the entry is in the zone.
     unsafe {
-        let g = &GEOMETRY[c];
-        let idx = ((b as usize - (*z).blocks as usize) * g.inv) >> 32;
+        let idx = ((b as usize - (*z).blocks as usize) * (*z).inv) >> 32;
         (*((*z).start as *const AtomicU16).add(idx)).store(size as u16 + 1, Ordering::Relaxed);
     }
 }
@@ -186,7 +184,7 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
             if !b.is_null() {
                 (*z).free = (*b).next;
                 (*z).used += 1;
-                mark_used(z, c, b, size);
+                mark_used(z, b, size);
                 return b as *mut u8;
             }
         }
@@ -236,7 +234,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
         let b = (*z).free;
         (*z).free = (*b).next;
         (*z).used += 1;
-        mark_used(z, c, b, size);
+        mark_used(z, b, size);
         b as *mut u8
     }
 }
@@ -481,11 +479,6 @@ unsafe fn collect_remote(heap: *mut Heap) {
 /// # Safety
 /// `p` lies in a zone of a mapped segment.
 unsafe fn zone_of(p: usize) -> *mut Zone {
-    let seg = segment_of(p);
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
-        let first = (*seg).slice_zone[slice].load(Ordering::Relaxed) as usize - 1;
-        ptr::addr_of_mut!((*seg).zones[first])
-    }
+    // SAFETY: guaranteed by the caller: the slice of `p` is covered by a zone.
+    unsafe { segment::zone_at(segment_of(p), p).unwrap_unchecked().1 }
 }

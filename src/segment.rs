@@ -12,8 +12,8 @@ use crate::registry::REGISTRY;
 use crate::size_class::{GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
-    ZONE_UNUSED,
+    Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONES_OFFSET,
+    ZONE_LISTED, ZONE_UNUSED,
 };
 
 /// Every slice but the header.
@@ -204,6 +204,7 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         (*z).free = ptr::null_mut();
         (*z).start = start;
         (*z).blocks = start.add(g.blocks_offset);
+        (*z).inv = g.inv;
         (*z).used = 0;
         (*z).extended = 0;
         (*z).next = ptr::null_mut();
@@ -212,8 +213,9 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
         (*z).guarded
             .store(crate::debug::guard_on(), Ordering::Relaxed);
+        let offset = (ZONES_OFFSET + first * size_of::<Zone>()) as u16;
         for i in first..first + n {
-            (*seg).slice_zone[i].store(first as u8 + 1, Ordering::Release);
+            (*seg).slice_zone[i].store(offset, Ordering::Release);
         }
         z
     }
@@ -342,6 +344,25 @@ pub fn release_pooled() {
     G.pool_lock.unlock();
 }
 
+/// The zone covering the slice of `p` in segment `seg`, with its first slice.
+///
+/// # Safety
+/// `seg` is a mapped segment of ours and `p` lies in it.
+#[inline(always)]
+pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone)> {
+    let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
+    // SAFETY: the header is mapped (caller's contract); a non-zero entry is the offset of a
+    // descriptor inside the header, written whole by an atomic store.
+    unsafe {
+        let offset = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
+        if offset == 0 {
+            return None;
+        }
+        let first = (offset - ZONES_OFFSET) / size_of::<Zone>();
+        Some((first, (seg as *mut u8).add(offset) as *mut Zone))
+    }
+}
+
 /// Where a pointer into a zone stands.
 pub struct SmallRef {
     pub zone: *mut Zone,
@@ -374,13 +395,9 @@ pub fn small_classify(p: usize) -> Lookup {
     // have span 0), so the requested entry computed from it lies inside the zone, inside the
     // segment, whatever a concurrent writer did.
     unsafe {
-        let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
-        let zs = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
-        if zs == 0 {
+        let Some((first, zone)) = zone_at(seg, p) else {
             return Lookup::Inside(None);
-        }
-        let first = (zs - 1) & (SLICES_PER_SEGMENT - 1);
-        let zone = (ptr::addr_of_mut!((*seg).zones) as *mut Zone).add(first);
+        };
         let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
@@ -411,10 +428,7 @@ pub unsafe fn small_known(p: usize) -> SmallRef {
     let seg = segment_of(p);
     // SAFETY: guaranteed by the caller: the segment is mapped and `p` is in a live zone.
     unsafe {
-        let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
-        let first = ((*seg).slice_zone[slice].load(Ordering::Relaxed) as usize).wrapping_sub(1)
-            & (SLICES_PER_SEGMENT - 1);
-        let zone = (ptr::addr_of_mut!((*seg).zones) as *mut Zone).add(first);
+        let (first, zone) = zone_at(seg, p).unwrap_unchecked();
         let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);

@@ -147,7 +147,9 @@ pub fn next_zone(after: usize) -> Option<ZoneView> {
                     if start <= after || start >= best_start {
                         continue;
                     }
-                    if (*seg).slice_zone[first].load(Ordering::Acquire) as usize != first + 1 {
+                    let descriptor =
+                        crate::types::ZONES_OFFSET + first * size_of::<crate::types::Zone>();
+                    if (*seg).slice_zone[first].load(Ordering::Acquire) as usize != descriptor {
                         continue;
                     }
                     let z = &(*seg).zones[first];

@@ -21,6 +21,9 @@ compile_error!("ft_malloc's initial-exec TLS slot is written for x86_64");
 core::arch::global_asm!(
     ".section .tbss,\"awT\",@nobits",
     ".p2align 3",
+    // global (so inlined accesses in other crates and codegen units link) but hidden (so the
+    // .so does not export it)
+    ".globl ft_malloc_tls_heap",
     ".hidden ft_malloc_tls_heap",
     ".type ft_malloc_tls_heap, @object",
     ".size ft_malloc_tls_heap, 8",

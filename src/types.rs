@@ -15,8 +15,9 @@
 //! Invariants (each layer keeps them; `show`, `free` and the tests rely on them):
 //! - A segment is owned by exactly one `Heap` (its `heap` field) or by the segment pool (null).
 //!   Only the owner thread changes the segment's slice map and zone descriptors.
-//! - `Segment::slice_zone[i]` is 0 when slice `i` is free (or is the header), else 1 + the first
-//!   slice of the zone that covers slice `i`. A zone's descriptor is `zones[first_slice]`.
+//! - `Segment::slice_zone[i]` is 0 when slice `i` is free (or is the header), else the byte
+//!   offset, from the segment, of the descriptor of the zone covering slice `i`. A zone's
+//!   descriptor is `zones[first_slice]`.
 //! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting on a heap's remote
 //!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
 //!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
@@ -30,7 +31,7 @@
 //!   fails.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU8};
 
 /// log2 of the segment size.
 pub const SEGMENT_SHIFT: u32 = 22;
@@ -83,6 +84,8 @@ pub struct Zone {
     pub start: *mut u8,
     /// Owner-only: address of block 0.
     pub blocks: *mut u8,
+    /// Owner-only: `GEOMETRY[class].inv`, here so that `malloc` finds it next to `blocks`.
+    pub inv: usize,
     /// Owner-only: blocks handed out and not returned to this zone, plus `ZONE_FULL_FLAG` while
     /// the zone is out of its class list because it was full (so that one signed test on the
     /// `free` path catches both "now empty" and "was full").
@@ -107,6 +110,7 @@ impl Zone {
         free: ptr::null_mut(),
         start: ptr::null_mut(),
         blocks: ptr::null_mut(),
+        inv: 0,
         used: 0,
         extended: 0,
         class: AtomicU8::new(0),
@@ -138,7 +142,7 @@ pub struct Segment {
     /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
     pub next_all: AtomicPtr<Segment>,
     /// Slice map (see module doc).
-    pub slice_zone: [AtomicU8; SLICES_PER_SEGMENT],
+    pub slice_zone: [AtomicU16; SLICES_PER_SEGMENT],
     /// Zone descriptors, indexed by a zone's first slice.
     pub zones: [Zone; SLICES_PER_SEGMENT],
 }
@@ -165,3 +169,9 @@ pub struct Heap {
     /// The earliest `purge_at` of its segments, 0 when none is pending.
     pub purge_at: u64,
 }
+
+/// Byte offset of `Segment::zones` from the segment start.
+pub const ZONES_OFFSET: usize = core::mem::offset_of!(Segment, zones);
+
+const _: () = assert!(size_of::<Segment>() <= SLICE_SIZE);
+const _: () = assert!(ZONES_OFFSET + SLICES_PER_SEGMENT * size_of::<Zone>() < u16::MAX as usize);
