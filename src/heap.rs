@@ -90,30 +90,18 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
     G.heap_lock.unlock();
 }
 
-/// Tidies a heap whose thread exits: takes back the blocks other threads freed into it and
-/// releases its empty zones (their pages go back after the purge delay, when the heap's next
-/// thread allocates; empty segments but one go to the pool). The heap stays ready for the next
-/// thread, which usually comes soon (thread pools, servers), so nothing is purged at once.
+/// Tidies a heap whose thread exits: takes back the blocks other threads freed into it, so
+/// that zones emptied meanwhile are released as usual. The heap keeps its zones for the next
+/// thread, which usually comes soon (thread pools, servers); walking every zone here would
+/// make each thread exit cost O(heap).
 ///
 /// # Safety
 /// `heap` is owned by the caller and no thread allocates from it meanwhile.
 unsafe fn heap_trim(heap: *mut Heap) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        if !(*heap).ready {
-            return;
-        }
-        collect_remote(heap);
-        for c in 0..CLASS_COUNT {
-            let mut z = (*heap).classes[c];
-            while z != EMPTY_ZONE.get() && !z.is_null() {
-                let next = (*z).next;
-                if (*z).used == 0 {
-                    class_unlink(heap, c, z);
-                    segment::zone_release(heap, z);
-                }
-                z = next;
-            }
+        if (*heap).ready {
+            collect_remote(heap);
         }
     }
 }
