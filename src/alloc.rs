@@ -10,7 +10,8 @@ use crate::debug;
 use crate::heap;
 use crate::large;
 use crate::os;
-use crate::segment::{small_classify, small_lookup, Lookup};
+use crate::registry::REGISTRY;
+use crate::segment::small_lookup;
 use crate::size_class::{class_of, class_size, GEOMETRY};
 use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 
@@ -69,17 +70,14 @@ pub enum Misuse {
 /// As for [`free`].
 #[inline(always)]
 pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
-    match small_classify(p as usize) {
-        Lookup::Block(r) => {
-            if heap::free_small(&r, p) {
-                Ok(())
-            } else {
-                Err(Misuse::DoubleFree)
-            }
-        }
-        Lookup::Inside(block) => Err(Misuse::Interior(block)),
-        Lookup::Outside if p.is_null() => Ok(()),
-        Lookup::Outside => free_large(p),
+    if REGISTRY.contains(p as usize) {
+        // SAFETY: the registry says p lies in a mapped segment of ours.
+        return unsafe { heap::free_in_segment(p) };
+    }
+    if p.is_null() {
+        Ok(())
+    } else {
+        free_large(p)
     }
 }
 

@@ -10,10 +10,11 @@
 use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
 
+use crate::alloc::Misuse;
 use crate::os;
 use crate::segment::{self, segment_of, SmallRef};
 use crate::size_class::GEOMETRY;
-use crate::state::{DEAD_HEAP, EMPTY_ZONE, G};
+use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
     Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, ZONE_FULL, ZONE_FULL_FLAG, ZONE_LISTED,
@@ -112,7 +113,7 @@ fn thread_heap_init() -> *mut Heap {
     crate::init::global_init();
     // global_init may have allocated (pthread_atfork), and so set up our heap already.
     let h = tls::heap();
-    if !h.is_null() {
+    if h != UNINIT_HEAP.get() {
         return h;
     }
     let h = heap_take();
@@ -128,7 +129,7 @@ fn thread_heap_init() -> *mut Heap {
 /// first `malloc` does not pay for it: the thread's heap and its first segment (whose header
 /// and registry bit are the pages any allocation needs).
 pub fn warm_up() {
-    let h = if tls::heap().is_null() {
+    let h = if tls::heap() == UNINIT_HEAP.get() {
         thread_heap_init()
     } else {
         tls::heap()
@@ -162,19 +163,17 @@ unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
 #[inline(always)]
 pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
     let heap = tls::heap();
-    if !heap.is_null() {
-        // SAFETY: a non-null TLS heap is a ready heap owned by this thread (or DEAD_HEAP, whose
-        // lists all point at the empty zone, whose free list is null). A non-null free-list
-        // head is a free block of that zone. `c` comes from `class_of` (below CLASS_COUNT).
-        unsafe {
-            let z = *(*heap).classes.get_unchecked(c);
-            let b = (*z).free;
-            if !b.is_null() {
-                (*z).free = (*b).next;
-                (*z).used += 1;
-                mark_used(z, b, size);
-                return b as *mut u8;
-            }
+    // SAFETY: the TLS heap is this thread's own ready heap, or a sentinel whose class lists all
+    // point at the empty zone (whose free list is null). A non-null free-list head is a free
+    // block of that zone. `c` comes from `class_of` (below CLASS_COUNT).
+    unsafe {
+        let z = *(*heap).classes.get_unchecked(c);
+        let b = (*z).free;
+        if !b.is_null() {
+            (*z).free = (*b).next;
+            (*z).used += 1;
+            mark_used(z, b, size);
+            return b as *mut u8;
         }
     }
     alloc_small_slow(heap, c, size)
@@ -183,7 +182,7 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn alloc_small_slow(mut heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
-    if heap.is_null() {
+    if heap == UNINIT_HEAP.get() {
         heap = thread_heap_init();
         if heap.is_null() {
             os::set_errno(libc::ENOMEM);
@@ -354,6 +353,57 @@ unsafe fn class_insert_second(heap: *mut Heap, c: usize, z: *mut Zone) {
         }
         (*head).next = z;
         (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
+    }
+}
+
+/// `free` of a pointer in a segment of ours (the registry said so). The owner thread checks the
+/// pointer against its own zone descriptor; other threads derive the zone's shape from
+/// `GEOMETRY` (`small_classify`), since the owner may be changing the descriptor.
+///
+/// # Safety
+/// `p` lies in a mapped segment of ours; as for `alloc::free`.
+#[inline(always)]
+pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
+    let a = p as usize;
+    let seg = segment_of(a);
+    let heap = tls::heap();
+    // SAFETY: the segment is mapped (caller's contract). When it belongs to this thread's
+    // heap, its zone descriptors are ours and consistent; the entry computed from them lies in
+    // the zone. Otherwise the checks of small_classify apply.
+    unsafe {
+        if (*seg).heap.load(Ordering::Relaxed) != heap {
+            return match segment::small_classify(a) {
+                segment::Lookup::Block(r) => {
+                    if free_small(&r, p) {
+                        Ok(())
+                    } else {
+                        Err(Misuse::DoubleFree)
+                    }
+                }
+                segment::Lookup::Inside(b) => Err(Misuse::Interior(b)),
+                segment::Lookup::Outside => Err(Misuse::NotOwned),
+            };
+        }
+        let Some((_, z)) = segment::zone_at(seg, a) else {
+            return Err(Misuse::Interior(None));
+        };
+        let off = a.wrapping_sub((*z).blocks as usize);
+        if off >= (*z).span {
+            return Err(Misuse::Interior(None));
+        }
+        let idx = (off * (*z).inv) >> 32;
+        if idx * (*z).bsize != off {
+            return Err(Misuse::Interior(Some(
+                (*z).blocks as usize + off / (*z).bsize * (*z).bsize,
+            )));
+        }
+        let req = &*((*z).start as *const AtomicU16).add(idx);
+        if req.load(Ordering::Relaxed) == 0 {
+            return Err(Misuse::DoubleFree);
+        }
+        req.store(0, Ordering::Relaxed);
+        release_block(heap, z, p as *mut Block);
+        Ok(())
     }
 }
 

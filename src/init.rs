@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::heap;
-use crate::state::{DEAD_HEAP, G, INIT_DONE, INIT_NONE, INIT_RUNNING};
+use crate::state::{DEAD_HEAP, G, INIT_DONE, INIT_NONE, INIT_RUNNING, UNINIT_HEAP};
 use crate::sync::SpinLock;
 use crate::tls;
 use crate::types::Heap;
@@ -25,7 +25,6 @@ pub fn global_init() {
     // slot (thread_exit below is registered after this). The key destructor and fork handlers
     // are `extern "C"` functions that live as long as the library.
     unsafe {
-        heap::heap_prepare(DEAD_HEAP.get());
         if libc::pthread_key_create(G.thread_key.get(), Some(thread_exit)) != 0 {
             *G.thread_key.get() = libc::pthread_key_t::MAX;
         }
@@ -34,7 +33,7 @@ pub fn global_init() {
     G.init.store(INIT_DONE, Ordering::Release);
     // The thread that ran this may have taken its heap before the key existed.
     let h = tls::heap();
-    if !h.is_null() {
+    if h != UNINIT_HEAP.get() {
         register_thread_heap(h);
     }
 }

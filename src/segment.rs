@@ -205,6 +205,8 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         (*z).start = start;
         (*z).blocks = start.add(g.blocks_offset);
         (*z).inv = g.inv;
+        (*z).bsize = g.bsize;
+        (*z).span = g.span;
         (*z).used = 0;
         (*z).extended = 0;
         (*z).next = ptr::null_mut();

@@ -38,8 +38,9 @@ pub const fn class_of_computed(size: usize) -> usize {
     }
 }
 
-/// Requests up to this size find their class in one table load.
-const TABLE_MAX: usize = 1024;
+/// Requests up to this size find their class in one table load (every small size: a 4 KiB
+/// table, so `malloc` needs one comparison, against `SMALL_MAX`, before the load).
+const TABLE_MAX: usize = SMALL_MAX;
 
 const fn build_table() -> [u8; TABLE_MAX / 8 + 1] {
     let mut t = [0u8; TABLE_MAX / 8 + 1];
@@ -57,11 +58,9 @@ static CLASS_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
 /// Class of a request of `size` bytes (`size <= SMALL_MAX`).
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
-    if size <= TABLE_MAX {
-        CLASS_TABLE[(size + 7) >> 3] as usize
-    } else {
-        class_of_computed(size)
-    }
+    debug_assert!(size <= TABLE_MAX);
+    // SAFETY: size <= SMALL_MAX = TABLE_MAX, so the index is at most TABLE_MAX / 8.
+    unsafe { *CLASS_TABLE.get_unchecked((size + 7) >> 3) as usize }
 }
 
 /// Alignment of every block of class `c` relative to its zone (the lowest set bit of its size,

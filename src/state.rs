@@ -22,7 +22,7 @@ impl<T> Guarded<T> {
         Guarded(UnsafeCell::new(v))
     }
     #[inline(always)]
-    pub fn get(&self) -> *mut T {
+    pub const fn get(&self) -> *mut T {
         self.0.get()
     }
 }
@@ -99,7 +99,22 @@ const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);
 /// through to the slow path. Never written.
 pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone::EMPTY);
 
+/// A heap whose class lists all point at `EMPTY_ZONE`, for the sentinels below.
+const fn sentinel_heap() -> Heap {
+    let mut h = empty_heap();
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        h.classes[c] = EMPTY_ZONE.get();
+        c += 1;
+    }
+    h.ready = true;
+    h
+}
+
+/// The heap pointer of a thread that has not allocated yet (the TLS slot's initial value).
+/// Never written.
+pub static UNINIT_HEAP: Guarded<Heap> = Guarded::new(sentinel_heap());
+
 /// The heap pointer of a thread whose exit destructor ran: all class lists empty, owns nothing.
-/// The slow path recognises it and allocates from `G.shared_heap` under its lock. Never written
-/// after start-up.
-pub static DEAD_HEAP: Guarded<Heap> = Guarded::new(empty_heap());
+/// The slow path recognises it and allocates from `G.shared_heap` under its lock. Never written.
+pub static DEAD_HEAP: Guarded<Heap> = Guarded::new(sentinel_heap());

@@ -10,8 +10,10 @@
 //! and never calls anything. Linked into an executable as an rlib, the linker relaxes the same
 //! code to local-exec.
 //!
-//! The slot holds a `*mut Heap`: null before the thread's first allocation, `DEAD_HEAP` after the
-//! thread's exit destructor ran, else the thread's own heap.
+//! The slot holds a `*mut Heap`: `UNINIT_HEAP` before the thread's first allocation (the slot's
+//! initial value, in `.tdata`, so the fast path needs no null test), `DEAD_HEAP` after the
+//! thread's exit destructor ran, else the thread's own heap. Both sentinels have every class
+//! list empty, so the fast path falls through to the slow path, which tells them apart.
 
 use crate::types::Heap;
 
@@ -19,7 +21,7 @@ use crate::types::Heap;
 compile_error!("ft_malloc's initial-exec TLS slot is written for x86_64");
 
 core::arch::global_asm!(
-    ".section .tbss,\"awT\",@nobits",
+    ".section .tdata,\"awT\",@progbits",
     ".p2align 3",
     // global (so inlined accesses in other crates and codegen units link) but hidden (so the
     // .so does not export it)
@@ -28,8 +30,9 @@ core::arch::global_asm!(
     ".type ft_malloc_tls_heap, @object",
     ".size ft_malloc_tls_heap, 8",
     "ft_malloc_tls_heap:",
-    ".zero 8",
+    ".quad {uninit}",
     ".text",
+    uninit = sym crate::state::UNINIT_HEAP,
 );
 
 /// The calling thread's heap pointer (see module doc).

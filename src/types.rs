@@ -84,8 +84,12 @@ pub struct Zone {
     pub start: *mut u8,
     /// Owner-only: address of block 0.
     pub blocks: *mut u8,
-    /// Owner-only: `GEOMETRY[class].inv`, here so that `malloc` finds it next to `blocks`.
+    /// Owner-only copies of `GEOMETRY[class]`'s `inv`, `bsize` and `span`, next to `blocks`
+    /// for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these plain fields
+    /// may be mid-update when they look.)
     pub inv: usize,
+    pub bsize: usize,
+    pub span: usize,
     /// Owner-only: blocks handed out and not returned to this zone, plus `ZONE_FULL_FLAG` while
     /// the zone is out of its class list because it was full (so that one signed test on the
     /// `free` path catches both "now empty" and "was full").
@@ -111,6 +115,8 @@ impl Zone {
         start: ptr::null_mut(),
         blocks: ptr::null_mut(),
         inv: 0,
+        bsize: 0,
+        span: 0,
         used: 0,
         extended: 0,
         class: AtomicU8::new(0),
