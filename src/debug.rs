@@ -20,7 +20,7 @@ use crate::heap;
 use crate::large;
 use crate::os;
 use crate::segment::{small_classify, small_lookup, Lookup};
-use crate::show::Out;
+use crate::show::{Out, Sink};
 use crate::size_class::{class_of, class_size, GEOMETRY};
 use crate::state::Guarded;
 use crate::stats::CALLS;

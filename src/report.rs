@@ -33,7 +33,7 @@ use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::large;
 use crate::os;
-use crate::show::{walk_zones, ZoneView};
+use crate::show::{walk_zones, Sink, ZoneView};
 use crate::size_class::GEOMETRY;
 use crate::types::{Segment, PAGE_SIZE, SLICE_SHIFT, SLICE_SIZE, TINY_MAX};
 
@@ -136,48 +136,8 @@ impl Buf {
         true
     }
 
-    fn bytes(&mut self, s: &[u8]) {
-        if self.reserve(s.len()) {
-            // SAFETY: reserve made room for s.len() bytes after len; s is not in our mapping.
-            unsafe { ptr::copy_nonoverlapping(s.as_ptr(), self.ptr.add(self.len), s.len()) };
-            self.len += s.len();
-        }
-    }
-
     fn s(&mut self, s: &str) {
         self.bytes(s.as_bytes());
-    }
-
-    fn dec(&mut self, mut v: usize) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.bytes(&tmp[i..]);
-    }
-
-    /// `0x` and upper-case digits, as `show_alloc_mem` prints addresses.
-    fn hex(&mut self, mut v: usize) {
-        let mut tmp = [0u8; 18];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b"0123456789ABCDEF"[v & 15];
-            v >>= 4;
-            if v == 0 {
-                break;
-            }
-        }
-        i -= 2;
-        tmp[i] = b'0';
-        tmp[i + 1] = b'x';
-        self.bytes(&tmp[i..]);
     }
 
     /// A fixed-point number given in hundredths, e.g. `1234` as `12.34`.
@@ -231,6 +191,16 @@ impl Buf {
         }
         // SAFETY: the first len bytes of the mapping were written.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Sink for Buf {
+    fn bytes(&mut self, s: &[u8]) {
+        if self.reserve(s.len()) {
+            // SAFETY: reserve made room for s.len() bytes after len; s is not in our mapping.
+            unsafe { ptr::copy_nonoverlapping(s.as_ptr(), self.ptr.add(self.len), s.len()) };
+            self.len += s.len();
+        }
     }
 }
 

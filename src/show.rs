@@ -27,25 +27,12 @@ pub struct Out {
     buf: [u8; 2048],
 }
 
-impl Out {
-    pub fn new(fd: i32) -> Self {
-        Out {
-            fd,
-            len: 0,
-            buf: [0; 2048],
-        }
-    }
-    pub fn bytes(&mut self, s: &[u8]) {
-        for &b in s {
-            if self.len == self.buf.len() {
-                self.flush();
-            }
-            self.buf[self.len] = b;
-            self.len += 1;
-        }
-    }
+/// Number formatting over anything that takes bytes, without allocating.
+pub trait Sink {
+    fn bytes(&mut self, s: &[u8]);
+
     /// `0x` and upper-case hexadecimal digits.
-    pub fn hex(&mut self, mut v: usize) {
+    fn hex(&mut self, mut v: usize) {
         let mut tmp = [0u8; 18];
         let mut i = tmp.len();
         loop {
@@ -61,7 +48,8 @@ impl Out {
         tmp[i + 1] = b'x';
         self.bytes(&tmp[i..]);
     }
-    pub fn dec(&mut self, mut v: usize) {
+
+    fn dec(&mut self, mut v: usize) {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
         loop {
@@ -74,9 +62,31 @@ impl Out {
         }
         self.bytes(&tmp[i..]);
     }
+}
+
+impl Out {
+    pub fn new(fd: i32) -> Self {
+        Out {
+            fd,
+            len: 0,
+            buf: [0; 2048],
+        }
+    }
     pub fn flush(&mut self) {
         os::write_all(self.fd, &self.buf[..self.len]);
         self.len = 0;
+    }
+}
+
+impl Sink for Out {
+    fn bytes(&mut self, s: &[u8]) {
+        for &b in s {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::large;
 use crate::os::OS_STATS;
-use crate::show::{self, Out, ZoneView};
+use crate::show::{self, Out, Sink, ZoneView};
 use crate::size_class::GEOMETRY;
 use crate::types::{SLICE_SIZE, TINY_MAX};
 
