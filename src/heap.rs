@@ -393,9 +393,7 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
         }
         let idx = (off * (*z).inv) >> 32;
         if idx * (*z).bsize != off {
-            return Err(Misuse::Interior(Some(
-                (*z).blocks as usize + off / (*z).bsize * (*z).bsize,
-            )));
+            return Err(interior(z, off));
         }
         let req = &*((*z).start as *const AtomicU16).add(idx);
         if req.load(Ordering::Relaxed) == 0 {
@@ -405,6 +403,16 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
         release_block(heap, z, p as *mut Block);
         Ok(())
     }
+}
+
+/// The misuse of a pointer `off` bytes past block 0 of zone `z`, not at a block start (kept out
+/// of line: its division would otherwise cost `free` a stack frame).
+#[cold]
+#[inline(never)]
+unsafe fn interior(z: *mut Zone, off: usize) -> Misuse {
+    // SAFETY: `z` is a live zone of the calling thread (free_in_segment's owner path).
+    let (blocks, bsize) = unsafe { ((*z).blocks as usize, (*z).bsize.max(1)) };
+    Misuse::Interior(Some(blocks + off / bsize * bsize))
 }
 
 /// Frees a small block found by `small_lookup`. Returns false, changing nothing, when the block
@@ -465,11 +473,10 @@ unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     unsafe {
         (*b).next = (*z).free;
         (*z).free = b;
-        let used = (*z).used - 1;
-        (*z).used = used;
+        (*z).used = (*z).used.wrapping_sub(1);
         // Negative: the zone was full. Zero: it is empty, which matters unless it heads its
         // class list (kept, so a malloc/free loop does not make and release a zone each turn).
-        if (used as i32) <= 0 && (used != 0 || !(*z).prev.is_null()) {
+        if ((*z).used as i32) <= 0 && ((*z).used != 0 || !(*z).prev.is_null()) {
             zone_changed(heap, z);
         }
     }

@@ -410,7 +410,8 @@ pub fn small_classify(p: usize) -> Lookup {
         }
         let idx = (off * g.inv) >> 32;
         if idx * g.bsize != off {
-            return Lookup::Inside(Some(blocks + off / g.bsize * g.bsize));
+            let bsize = g.bsize.max(1);
+            return Lookup::Inside(Some(blocks + off / bsize * bsize));
         }
         Lookup::Block(SmallRef {
             zone,
