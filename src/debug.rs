@@ -303,6 +303,16 @@ enum Problem {
     WriteAfterFree {
         block: usize,
     },
+    /// A free-list link did not decode to a block of the same segment.
+    BrokenLink {
+        block: usize,
+    },
+}
+
+/// A corrupted free-list link, found by `malloc` (see `heap::link`): reported in every check
+/// mode, whether or not the debug paths are in use.
+pub fn report_broken_link(block: usize) {
+    report(b"malloc", block, Problem::BrokenLink { block });
 }
 
 /// Applies FT_MALLOC_CHECK to a detected misuse: ignore, print, abort, or print and abort.
@@ -345,6 +355,11 @@ fn report(func: &[u8], p: usize, problem: Problem) {
             Problem::WriteAfterFree { block } => {
                 out.bytes(b"write after free in the block at ");
                 out.hex(block);
+            }
+            Problem::BrokenLink { block } => {
+                out.bytes(b"free list corrupted: the freed block at ");
+                out.hex(block);
+                out.bytes(b" was overwritten");
             }
         }
         out.bytes(b"\n");

@@ -17,7 +17,8 @@ use crate::size_class::GEOMETRY;
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
-    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, ZONE_FULL, ZONE_FULL_FLAG, ZONE_LISTED,
+    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SEGMENT_SHIFT, ZONE_FULL, ZONE_FULL_FLAG,
+    ZONE_LISTED,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -28,13 +29,69 @@ const HEAP_CHUNK: usize = 64 * 1024;
 /// # Safety
 /// `h` is valid and not in use by another thread.
 pub unsafe fn heap_prepare(h: *mut Heap) {
-    // SAFETY: guaranteed by the caller.
+    // SAFETY: guaranteed by the caller. AT_RANDOM points at 16 random bytes the kernel gave
+    // the process (getauxval reads the auxiliary vector; it allocates nothing).
     unsafe {
         for c in 0..CLASS_COUNT {
             (*h).classes[c] = EMPTY_ZONE.get();
         }
+        let random = libc::getauxval(libc::AT_RANDOM) as *const usize;
+        let secret = if random.is_null() {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            random.read_unaligned()
+        };
+        (*h).link_key = secret ^ (h as usize).rotate_left(29);
         (*h).ready = true;
     }
+}
+
+/// Whether free-list links are encoded and checked (see `link`). Measured cost: see
+/// bench/results.md ("safe-linking").
+pub const SAFE_LINKING: bool = true;
+
+/// Free-list links are stored encoded ("safe-linking", as glibc does since 2.32): the word in
+/// free block `slot` is `next ^ (slot >> 12) ^ heap.link_key`. An attacker who overwrites a
+/// freed block without knowing the per-heap secret cannot make `malloc` hand out an address of
+/// their choosing: a decoded link that leaves the block's segment is caught when popped.
+#[inline(always)]
+fn link(heap: *mut Heap, slot: *mut Block, next: *mut Block) -> *mut Block {
+    if !SAFE_LINKING {
+        return next;
+    }
+    // SAFETY: the heap is valid (callers hold it); link_key is read-only after prepare.
+    let key = unsafe { (*heap).link_key };
+    (next as usize ^ (slot as usize >> 12) ^ key) as *mut Block
+}
+
+/// Pops the head of zone `z`'s free list (non-empty), checking the link it follows.
+///
+/// # Safety
+/// `z` is a zone of `heap`, owned by the caller, with a non-empty free list.
+#[inline(always)]
+unsafe fn pop(heap: *mut Heap, z: *mut Zone) -> *mut Block {
+    // SAFETY: guaranteed by the caller; the head is a free block of the zone.
+    unsafe {
+        let b = (*z).free;
+        let next = link(heap, b, (*b).next);
+        (*z).free = if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
+            next
+        } else {
+            broken_link(b, next)
+        };
+        b
+    }
+}
+
+/// A decoded link that leaves its segment: the end of the list, or a block overwritten after
+/// it was freed (reported through FT_MALLOC_CHECK; the rest of the list is dropped).
+#[cold]
+#[inline(never)]
+fn broken_link(b: *mut Block, next: *mut Block) -> *mut Block {
+    if !next.is_null() {
+        crate::debug::report_broken_link(b as usize);
+    }
+    ptr::null_mut()
 }
 
 /// Takes a heap for a new thread: the first heap (in the globals), a pooled one, or a new one.
@@ -170,10 +227,14 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
         let z = *(*heap).classes.get_unchecked(c);
         let b = (*z).free;
         if !b.is_null() {
-            (*z).free = (*b).next;
-            (*z).used += 1;
-            mark_used(z, b, size);
-            return b as *mut u8;
+            let next = link(heap, b, (*b).next);
+            // The last block of the list, or a broken link: the slow path sorts it out.
+            if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
+                (*z).free = next;
+                (*z).used += 1;
+                mark_used(z, b, size);
+                return b as *mut u8;
+            }
         }
     }
     alloc_small_slow(heap, c, size)
@@ -218,8 +279,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
                 return ptr::null_mut();
             }
         }
-        let b = (*z).free;
-        (*z).free = (*b).next;
+        let b = pop(heap, z);
         (*z).used += 1;
         mark_used(z, b, size);
         b as *mut u8
@@ -231,7 +291,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
 /// # Safety
 /// `z` is a zone of class `c` of a heap owned by the caller, with `extended < nblocks` and an
 /// empty free list.
-unsafe fn extend(z: *mut Zone, c: usize) {
+unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
     let g = &GEOMETRY[c];
     // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use.
     unsafe {
@@ -243,10 +303,10 @@ unsafe fn extend(z: *mut Zone, c: usize) {
         let mut b = first;
         for _ in 1..n {
             let next = b.add(g.bsize);
-            (*(b as *mut Block)).next = next as *mut Block;
+            (*(b as *mut Block)).next = link(heap, b as *mut Block, next as *mut Block);
             b = next;
         }
-        (*(b as *mut Block)).next = (*z).free;
+        (*(b as *mut Block)).next = link(heap, b as *mut Block, (*z).free);
         (*z).free = first as *mut Block;
         (*z).extended += n as u32;
     }
@@ -278,7 +338,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
                 return z;
             }
             if ((*z).extended as usize) < GEOMETRY[c].nblocks {
-                extend(z, c);
+                extend(heap, z, c);
                 return z;
             }
             class_unlink(heap, c, z);
@@ -290,7 +350,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             return z;
         }
         class_push_front(heap, c, z);
-        extend(z, c);
+        extend(heap, z, c);
         z
     }
 }
@@ -471,7 +531,7 @@ unsafe fn push_remote(owner: *mut Heap, b: *mut Block) {
 unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        (*b).next = (*z).free;
+        (*b).next = link(heap, b, (*z).free);
         (*z).free = b;
         (*z).used = (*z).used.wrapping_sub(1);
         // Negative: the zone was full. Zero: it is empty, which matters unless it heads its

@@ -37,6 +37,7 @@ pub const fn empty_heap() -> Heap {
         pool_next: ptr::null_mut(),
         ready: false,
         purge_at: 0,
+        link_key: 0,
     }
 }
 

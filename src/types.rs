@@ -174,6 +174,8 @@ pub struct Heap {
     pub ready: bool,
     /// The earliest `purge_at` of its segments, 0 when none is pending.
     pub purge_at: u64,
+    /// Secret mixed into the free-list links of this heap's zones (see `heap::link`).
+    pub link_key: usize,
 }
 
 /// Byte offset of `Segment::zones` from the segment start.
