@@ -74,6 +74,9 @@ test-programs: all
 # libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4; valgrind for the hot-path counts).
 bench: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/run.sh
+	bash bench/rust/run.sh
+	{ echo; echo "## Rust global allocators (bench/rust)"; echo; \
+	  sed -n '3,$$p' bench/rust/results.md | sed 's/^## /### /'; } >> bench/results.md
 
 bench-quick: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/run.sh --quick
