@@ -9,7 +9,7 @@ CARGO   ?= cargo
 BUILT   := target/release/libft_malloc.so
 SOURCES := $(wildcard src/*.rs) Cargo.toml
 
-.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report run lint demo bench bench-quick
+.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report test-outside stress run lint demo bench bench-quick
 
 all: $(NAME) $(LINK)
 
@@ -42,7 +42,7 @@ run: all
 	gcc -O1 -o tests/build/test5 tests/42/test5.c -L. -lft_malloc -Wl,-rpath,$(CURDIR)
 	./tests/build/test5
 
-test: all test-rust test-c test-42 test-programs test-report lint
+test: all test-rust test-c test-42 test-programs test-report test-outside lint
 	@echo "ALL TESTS PASSED"
 
 # Debug (overflow checks, no LTO: a dependent crate links the way users build), release, and
@@ -60,6 +60,16 @@ test-42: all
 
 test-report: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/report/run.sh
+
+# Test suites nobody here wrote: CPython's regression tests (PYTHONMALLOC=malloc, compared with
+# glibc) and redis-server under redis-benchmark.
+test-outside: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/outside/run.sh
+
+# Minutes of multi-threaded random operations with every block's content checked
+# (STRESS_SECONDS=n to change; also a run under FT_MALLOC_CHECK=3 FT_MALLOC_GUARD=1).
+stress: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/stress/run.sh
 
 # A real program on the allocator, and the picture of its heap at exit.
 demo: all
