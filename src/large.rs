@@ -1,11 +1,14 @@
-//! LARGE blocks (above `SMALL_MAX`, or aligned beyond `MAX_ZONE_ALIGN`): one mapping each.
+//! LARGE blocks (above `SMALL_MAX`, or aligned beyond `MAX_ZONE_ALIGN`): each a page-aligned
+//! range of its own, shared with no other block.
 //!
 //! A table, keyed by the block's address, records every live LARGE block (mapping length and
 //! requested size), so `free` of a pointer that is not ours is recognised without touching it.
-//! Freed mappings are kept in a small cache (at most `CACHE_SLOTS` mappings and `CACHE_BYTES`
-//! bytes) and reused by later requests of a close size, so a malloc/free loop of one LARGE
-//! size does not map and unmap on every turn. Everything is under `LargeState::lock`, never
-//! held across a system call.
+//! Freed mappings are kept in a cache of free ranges (at most `CACHE_SLOTS` ranges and
+//! `CACHE_BYTES` bytes, each unmapped after `CACHE_EXPIRY_MS` unused): a request takes the
+//! smallest range that fits, splitting a larger one; a freed block joins the cached ranges next
+//! to it; a growing `realloc` extends into the range after it. So a malloc/free loop of LARGE
+//! blocks does not map and unmap on every turn, and their pages are not faulted in again.
+//! Everything is under `LargeState::lock`, never held across a system call.
 
 use core::ptr;
 
@@ -184,30 +187,62 @@ impl LargeInner {
         }
     }
 
-    /// Takes the smallest cached mapping of at least `need` bytes and at most twice that
-    /// (cutting a much larger one down would lose it for the larger request that comes next).
+    /// Removes cache entry `k`, keeping the others in age order.
+    fn cache_remove(&mut self, k: usize) -> (usize, usize, u64) {
+        let e = self.cache[k];
+        self.cache.copy_within(k + 1..self.cached, k);
+        self.cached -= 1;
+        self.cached_bytes -= e.1;
+        e
+    }
+
+    /// Takes `need` bytes from the smallest cached range of at least `need` bytes. A larger
+    /// range is split: its head is taken, its tail stays cached (pieces of one mapping can be
+    /// used and unmapped separately, and `cache_put` joins neighbours again).
+    ///
+    /// Returns the range taken: a remainder under a quarter of `need` comes along as slack,
+    /// which lets a growing `realloc` stay in place.
     fn cache_take(&mut self, need: usize) -> Option<(usize, usize)> {
         let mut best: Option<usize> = None;
         for k in 0..self.cached {
             let len = self.cache[k].1;
-            if len >= need && len <= 2 * need && best.is_none_or(|b| len < self.cache[b].1) {
+            if len >= need && best.is_none_or(|b| len < self.cache[b].1) {
                 best = Some(k);
             }
         }
         let k = best?;
-        let (addr, len, _) = self.cache[k];
-        self.cache.copy_within(k + 1..self.cached, k);
-        self.cached -= 1;
-        self.cached_bytes -= len;
-        Some((addr, len))
+        let (addr, len, at) = self.cache[k];
+        if len - need > need / 4 {
+            self.cache[k] = (addr + need, len - need, at);
+            self.cached_bytes -= need;
+            Some((addr, need))
+        } else {
+            self.cache_remove(k);
+            Some((addr, len))
+        }
+    }
+
+    /// Takes `need` bytes at exactly `addr` from a cached range starting there (growing a
+    /// block in place into the free range that follows it).
+    fn cache_take_at(&mut self, addr: usize, need: usize) -> bool {
+        let Some(k) =
+            (0..self.cached).find(|&k| self.cache[k].0 == addr && self.cache[k].1 >= need)
+        else {
+            return false;
+        };
+        let (_, len, at) = self.cache[k];
+        if len > need {
+            self.cache[k] = (addr + need, len - need, at);
+            self.cached_bytes -= need;
+        } else {
+            self.cache_remove(k);
+        }
+        true
     }
 
     /// Removes the oldest cached mapping.
     fn cache_pop_oldest(&mut self) -> (usize, usize) {
-        let (addr, len, _) = self.cache[0];
-        self.cache.copy_within(1..self.cached, 0);
-        self.cached -= 1;
-        self.cached_bytes -= len;
+        let (addr, len, _) = self.cache_remove(0);
         (addr, len)
     }
 
@@ -231,7 +266,15 @@ impl LargeInner {
         if m.1 == 0 {
             return evicted;
         }
-        if m.1 > CACHE_BYTES / 2 {
+        // Join cached neighbours, so that pieces split off one mapping become one range again.
+        let mut m = m;
+        while let Some(k) = (0..self.cached)
+            .find(|&k| self.cache[k].0 + self.cache[k].1 == m.0 || m.0 + m.1 == self.cache[k].0)
+        {
+            let (a, len, _) = self.cache_remove(k);
+            m = (m.0.min(a), m.1 + len);
+        }
+        if m.1 > CACHE_BYTES {
             evict(m);
             return evicted;
         }
@@ -283,13 +326,8 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let mut from_cache = false;
     if align <= PAGE_SIZE {
         if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
-            // A reused mapping keeps at most a quarter more than needed.
-            if len > need + need / 4 {
-                os::unmap((a + need) as *mut u8, len - need);
-            } else {
-                need = len;
-            }
             addr = a;
+            need = len;
             from_cache = true;
         } else {
             // A miss: a good moment to give back mappings cached too long.
@@ -476,11 +514,20 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         return false;
     };
     if fits {
-        os::unmap(end as *mut u8, extra);
+        // The cut tail is a free range like any other: cached, or unmapped if it cannot be.
+        if extra != 0 {
+            for (a, len) in with_inner(|s| s.cache_put((end, extra), os::now_ms())) {
+                os::unmap(a as *mut u8, len);
+            }
+        }
         return true;
     }
-    // Try to grow the mapping where it ends.
-    let p = os::map(extra, end);
+    // Grow into a cached free range that starts where the block ends, else try to map there.
+    let p = if with_inner(|s| s.cache_take_at(end, extra)) {
+        end as *mut u8
+    } else {
+        os::map(extra, end)
+    };
     if p.is_null() {
         return false;
     }
