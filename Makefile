@@ -9,7 +9,7 @@ CARGO   ?= cargo
 BUILT   := target/release/libft_malloc.so
 SOURCES := $(wildcard src/*.rs) Cargo.toml
 
-.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report test-outside stress run lint demo bench bench-quick
+.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report test-outside stress fuzz run lint demo bench bench-quick
 
 all: $(NAME) $(LINK)
 
@@ -70,6 +70,15 @@ test-outside: all
 # (STRESS_SECONDS=n to change; also a run under FT_MALLOC_CHECK=3 FT_MALLOC_GUARD=1).
 stress: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/stress/run.sh
+
+# Coverage-guided fuzzing (libFuzzer via cargo-fuzz) of random operation sequences checked
+# against a shadow model (fuzz/fuzz_targets/ops.rs). cargo-fuzz passes -Z flags: on a stable
+# toolchain RUSTC_BOOTSTRAP=1 lets it. FUZZ_SECONDS=n to change the duration.
+FUZZ_SECONDS ?= 300
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/ops
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run ops fuzz/corpus/ops -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 # A real program on the allocator, and the picture of its heap at exit.
 demo: all
