@@ -6,7 +6,8 @@
 //! Freed mappings are kept in a cache of free ranges (at most `CACHE_SLOTS` ranges and
 //! `CACHE_BYTES` bytes, each unmapped after `CACHE_EXPIRY_MS` unused): a request takes the
 //! smallest range that fits, splitting a larger one; a freed block joins the cached ranges next
-//! to it; a growing `realloc` extends into the range after it. So a malloc/free loop of LARGE
+//! to it; a growing `realloc` extends into the range after it (a fresh mapping of up to
+//! `GROW_ROOM_MAX` bytes comes with as much again of untouched room behind it). So a malloc/free loop of LARGE
 //! blocks does not map and unmap on every turn, and their pages are not faulted in again.
 //! Everything is under `LargeState::lock`, never held across a system call.
 
@@ -54,6 +55,8 @@ pub const CACHE_SLOTS: usize = 64;
 pub const CACHE_BYTES: usize = 64 << 20;
 /// A cached mapping unused for this long is unmapped at the next LARGE operation.
 pub const CACHE_EXPIRY_MS: u64 = 1000;
+/// A fresh LARGE mapping up to this size gets as much again behind it for growth.
+const GROW_ROOM_MAX: usize = 4 << 20;
 /// At most this many unmaps are deferred to after the lock per operation.
 const EVICT_MAX: usize = 4;
 
@@ -334,7 +337,23 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             for (a, len) in with_inner(|s| s.cache_put((0, 0), os::now_ms())) {
                 os::unmap(a as *mut u8, len);
             }
-            let p = map_or_retry(need);
+            // Map room to grow: a block up to GROW_ROOM_MAX gets as much again behind it, cached
+            // as a free range (address space only: its pages are not touched), so that a
+            // `realloc` doubling the block extends in place, without a copy or a system call.
+            let room = if need <= GROW_ROOM_MAX { need } else { 0 };
+            let mut p = if room != 0 {
+                os::map(need + room, 0)
+            } else {
+                ptr::null_mut()
+            };
+            if p.is_null() {
+                p = map_or_retry(need);
+            } else {
+                let tail = (p as usize + need, room);
+                for (a, len) in with_inner(|s| s.cache_put(tail, os::now_ms())) {
+                    os::unmap(a as *mut u8, len);
+                }
+            }
             if p.is_null() {
                 os::set_errno(libc::ENOMEM);
                 return ptr::null_mut();
