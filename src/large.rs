@@ -54,7 +54,7 @@ pub const CACHE_SLOTS: usize = 64;
 /// Bytes of freed mappings kept for reuse at most.
 pub const CACHE_BYTES: usize = 64 << 20;
 /// A cached mapping unused for this long is unmapped at the next LARGE operation.
-pub const CACHE_EXPIRY_MS: u64 = 1000;
+pub const CACHE_EXPIRY_MS: u64 = 250;
 /// A fresh LARGE mapping up to this size gets as much again behind it for growth.
 const GROW_ROOM_MAX: usize = 4 << 20;
 /// At most this many unmaps are deferred to after the lock per operation.
