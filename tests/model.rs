@@ -89,6 +89,15 @@ fn assert_no_overlap(live: &BTreeMap<usize, Live>, p: usize, size: usize) {
     }
 }
 
+/// Removes a live block picked at random from the model.
+fn take_random(live: &mut BTreeMap<usize, Live>, rng: &mut Rng) -> Option<(usize, Live)> {
+    if live.is_empty() {
+        return None;
+    }
+    let k = *live.keys().nth(rng.below(live.len() as u64) as usize)?;
+    live.remove_entry(&k)
+}
+
 fn run(seed: u64, ops: usize) {
     let mut rng = Rng(seed | 1);
     let mut live: BTreeMap<usize, Live> = BTreeMap::new();
@@ -129,27 +138,17 @@ fn run(seed: u64, ops: usize) {
             }
             // free
             45..=79 => {
-                if live.is_empty() {
+                let Some((k, l)) = take_random(&mut live, &mut rng) else {
                     continue;
-                }
-                let k = *live
-                    .keys()
-                    .nth(rng.below(live.len() as u64) as usize)
-                    .unwrap();
-                let l = live.remove(&k).unwrap();
+                };
                 check(k as *mut u8, l.size, l.seed);
                 alloc::free(k as *mut u8);
             }
             // realloc
             80..=92 => {
-                if live.is_empty() {
+                let Some((k, l)) = take_random(&mut live, &mut rng) else {
                     continue;
-                }
-                let k = *live
-                    .keys()
-                    .nth(rng.below(live.len() as u64) as usize)
-                    .unwrap();
-                let l = live.remove(&k).unwrap();
+                };
                 let size = rng.size().max(1);
                 let q = alloc::realloc(k as *mut u8, size);
                 assert!(!q.is_null());
