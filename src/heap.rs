@@ -444,7 +444,7 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
                 segment::Lookup::Outside => Err(Misuse::NotOwned),
             };
         }
-        let Some((_, z)) = segment::zone_at(seg, a) else {
+        let Some((_, z, _)) = segment::zone_at(seg, a) else {
             return Err(Misuse::Interior(None));
         };
         let off = a.wrapping_sub((*z).blocks as usize);

@@ -215,9 +215,9 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
         (*z).guarded
             .store(crate::debug::guard_on(), Ordering::Relaxed);
-        let offset = (ZONES_OFFSET + first * size_of::<Zone>()) as u16;
+        let entry = (ZONES_OFFSET + first * size_of::<Zone>()) as u32 | (c as u32) << 16;
         for i in first..first + n {
-            (*seg).slice_zone[i].store(offset, Ordering::Release);
+            (*seg).slice_zone[i].store(entry, Ordering::Release);
         }
         z
     }
@@ -346,22 +346,27 @@ pub fn release_pooled() {
     G.pool_lock.unlock();
 }
 
-/// The zone covering the slice of `p` in segment `seg`, with its first slice.
+/// The zone covering the slice of `p` in segment `seg`: its first slice, descriptor and class.
 ///
 /// # Safety
 /// `seg` is a mapped segment of ours and `p` lies in it.
 #[inline(always)]
-pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone)> {
+pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone, usize)> {
     let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
-    // SAFETY: the header is mapped (caller's contract); a non-zero entry is the offset of a
-    // descriptor inside the header, written whole by an atomic store.
+    // SAFETY: the header is mapped (caller's contract); a non-zero entry holds the offset of a
+    // descriptor inside the header and the zone's class, written whole by an atomic store.
     unsafe {
-        let offset = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
+        let entry = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
+        let offset = entry & 0xFFFF;
         if offset == 0 {
             return None;
         }
         let first = (offset - ZONES_OFFSET) / size_of::<Zone>();
-        Some((first, (seg as *mut u8).add(offset) as *mut Zone))
+        Some((
+            first,
+            (seg as *mut u8).add(offset) as *mut Zone,
+            entry >> 16,
+        ))
     }
 }
 
@@ -393,14 +398,14 @@ pub fn small_classify(p: usize) -> Lookup {
     }
     let seg = segment_of(p);
     // SAFETY: the registry says a segment of ours is mapped at `seg`; the header is inside it.
-    // The class read from the descriptor is masked into GEOMETRY (entries past the last class
-    // have span 0), so the requested entry computed from it lies inside the zone, inside the
+    // The class from the slice map is masked into GEOMETRY (entries past the last class have
+    // span 0), so the requested entry computed from it lies inside the zone, inside the
     // segment, whatever a concurrent writer did.
     unsafe {
-        let Some((first, zone)) = zone_at(seg, p) else {
+        let Some((first, zone, class)) = zone_at(seg, p) else {
             return Lookup::Inside(None);
         };
-        let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
+        let class = class & (GEOMETRY_ENTRIES - 1);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
         let blocks = start + g.blocks_offset;
@@ -431,8 +436,8 @@ pub unsafe fn small_known(p: usize) -> SmallRef {
     let seg = segment_of(p);
     // SAFETY: guaranteed by the caller: the segment is mapped and `p` is in a live zone.
     unsafe {
-        let (first, zone) = zone_at(seg, p).unwrap_unchecked();
-        let class = (*zone).class.load(Ordering::Relaxed) as usize & (GEOMETRY_ENTRIES - 1);
+        let (first, zone, class) = zone_at(seg, p).unwrap_unchecked();
+        let class = class & (GEOMETRY_ENTRIES - 1);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
         let idx = ((p - start - g.blocks_offset) * g.inv) >> 32;

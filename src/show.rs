@@ -159,7 +159,9 @@ pub fn next_zone(after: usize) -> Option<ZoneView> {
                     }
                     let descriptor =
                         crate::types::ZONES_OFFSET + first * size_of::<crate::types::Zone>();
-                    if (*seg).slice_zone[first].load(Ordering::Acquire) as usize != descriptor {
+                    if (*seg).slice_zone[first].load(Ordering::Acquire) as usize & 0xFFFF
+                        != descriptor
+                    {
                         continue;
                     }
                     let z = &(*seg).zones[first];

@@ -16,8 +16,9 @@
 //! - A segment is owned by exactly one `Heap` (its `heap` field) or by the segment pool (null).
 //!   Only the owner thread changes the segment's slice map and zone descriptors.
 //! - `Segment::slice_zone[i]` is 0 when slice `i` is free (or is the header), else the byte
-//!   offset, from the segment, of the descriptor of the zone covering slice `i`. A zone's
-//!   descriptor is `zones[first_slice]`.
+//!   offset, from the segment, of the descriptor of the zone covering slice `i` (low 16 bits)
+//!   and the zone's class (bits 16..24), so one load tells a `free` both. A zone's descriptor is
+//!   `zones[first_slice]`.
 //! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting on a heap's remote
 //!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
 //!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
@@ -31,7 +32,7 @@
 //!   fails.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8};
 
 /// log2 of the segment size.
 pub const SEGMENT_SHIFT: u32 = 22;
@@ -148,7 +149,7 @@ pub struct Segment {
     /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
     pub next_all: AtomicPtr<Segment>,
     /// Slice map (see module doc).
-    pub slice_zone: [AtomicU16; SLICES_PER_SEGMENT],
+    pub slice_zone: [AtomicU32; SLICES_PER_SEGMENT],
     /// Zone descriptors, indexed by a zone's first slice.
     pub zones: [Zone; SLICES_PER_SEGMENT],
 }
