@@ -39,7 +39,7 @@ run: all
 	LD_PRELOAD=$(CURDIR)/$(LINK) PYTHONMALLOC=malloc python3 -c 'import json; d = {str(i): [i] * 3 for i in range(20000)}; print("python3 on ft_malloc:", len(json.dumps(d)), "bytes of JSON")'
 	@echo "== the zones of a small C program (tests/42/test5.c) =="
 	@mkdir -p tests/build
-	gcc -O1 -o tests/build/test5 tests/42/test5.c -L. -lft_malloc -Wl,-rpath,$(CURDIR)
+	gcc -O1 -fno-builtin -Wno-unused-result -o tests/build/test5 tests/42/test5.c -L. -lft_malloc -Wl,-rpath,$(CURDIR)
 	./tests/build/test5
 
 test: all test-rust test-c test-42 test-programs test-report test-outside lint
