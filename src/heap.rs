@@ -1,11 +1,13 @@
 //! Heaps: a thread's allocation state, the pool of heaps of exited threads, and the paths that
 //! hand out and take back small (TINY and SMALL) blocks.
 //!
-//! Fast path of `malloc`: one TLS load, one class-list head load, one free-list pop, and the
-//! block's `requested` entry written. Fast path of `free` by the owner thread: the registry
-//! probe and slice map (`segment::small_lookup`), the state check, one free-list push. A block
-//! freed by another thread goes, after the same checks, on the owner heap's atomic
-//! `remote_free` list; the owner takes that list back when a class list runs dry.
+//! Fast path of `malloc`: one TLS load, one class-list head load, one free-list pop (its link
+//! decoded and checked, see `link`), and the block's `requested` entry written. Fast path of
+//! `free` by the owner thread (`free_in_segment`, after the registry probe): the slice map, the
+//! block-start check against the zone descriptor, the state check, one free-list push. A block
+//! freed by another thread goes, after the same checks made from `GEOMETRY`
+//! (`segment::small_classify`), on the owner heap's atomic `remote_free` list; the owner takes
+//! that list back when a class list runs dry, and at thread exit.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
