@@ -88,6 +88,11 @@ impl Stats {
 
 /// Collects the statistics (walks every zone: O(heap)). Allocates nothing.
 pub fn collect() -> Stats {
+    collect_with_large_bytes().0
+}
+
+/// `collect`, and the bytes of the LARGE mappings among `zone_bytes` (from the same walk).
+fn collect_with_large_bytes() -> (Stats, usize) {
     let mut s = Stats {
         malloc_calls: CALLS.malloc.load(Relaxed),
         calloc_calls: CALLS.calloc.load(Relaxed),
@@ -128,11 +133,13 @@ pub fn collect() -> Stats {
             s.live_requested += requested;
         }
     });
+    let mut large_bytes = 0;
     large::for_each(|b| {
         s.live_usable += b.usable;
-        s.zone_bytes += b.len;
+        large_bytes += b.len;
     });
-    s
+    s.zone_bytes += large_bytes;
+    (s, large_bytes)
 }
 
 /// Writes the statistics in a human form to `fd`.
@@ -193,11 +200,9 @@ pub struct MallInfo2 {
 /// bytes mapped, `uordblks` = usable bytes of live blocks, `fordblks` = mapped bytes not in
 /// live blocks.
 pub fn mallinfo2() -> MallInfo2 {
-    let s = collect();
-    let mut large_bytes = 0;
-    large::for_each(|b| large_bytes += b.len);
+    let (s, large_bytes) = collect_with_large_bytes();
     MallInfo2 {
-        arena: s.zone_bytes - large_bytes.min(s.zone_bytes),
+        arena: s.zone_bytes - large_bytes,
         ordblks: s.tiny_zones + s.small_zones,
         smblks: 0,
         hblks: s.large_blocks,
