@@ -26,13 +26,13 @@
 //! Memory is mapped in 4 MiB segments aligned to 4 MiB, each owned by one thread's heap and cut
 //! into 64 KiB slices. A zone is a run of slices holding blocks of one size class, with a
 //! 16-bit entry per block giving the size asked for (0 = free). See [`types`] for the
-//! invariants. Requests above [`SMALL_MAX`] get a mapping of their own.
+//! invariants. Requests above [`SMALL_MAX`] get a page-aligned range of their own (from `mmap`).
 //!
 //! | kind  | request size | zone |
 //! |-------|--------------|------|
 //! | TINY  | 0 – [`TINY_MAX`] (512) bytes | one size class per zone, ≥ 100 blocks, 64 KiB and up |
 //! | SMALL | 513 – [`SMALL_MAX`] (32768) bytes | one size class per zone, ≥ 100 blocks, 128 KiB – 3.2 MiB |
-//! | LARGE | above | a mapping of its own |
+//! | LARGE | above | a page-aligned range of its own, from `mmap` |
 //!
 //! ## The C symbols
 //! With the cargo feature `override` (on for the `.so` that `make` builds) the crate exports

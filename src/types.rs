@@ -49,7 +49,7 @@ pub const PAGE_SIZE: usize = 4096;
 
 /// Largest request served by a TINY zone.
 pub const TINY_MAX: usize = 512;
-/// Largest request served by a SMALL zone; anything above is LARGE (a mapping of its own).
+/// Largest request served by a SMALL zone; anything above is LARGE (a range of its own).
 pub const SMALL_MAX: usize = 32768;
 /// Every zone holds at least this many blocks of its size class (the subject's rule).
 pub const MIN_BLOCKS_PER_ZONE: usize = 100;
