@@ -18,10 +18,7 @@ use crate::segment::{self, segment_of, SmallRef};
 use crate::size_class::GEOMETRY;
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, UNINIT_HEAP};
 use crate::tls;
-use crate::types::{
-    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SEGMENT_SHIFT, ZONE_FULL, ZONE_FULL_FLAG,
-    ZONE_LISTED,
-};
+use crate::types::{Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SEGMENT_SHIFT, ZONE_FULL_FLAG};
 
 /// Heaps are carved from mappings of this size.
 const HEAP_CHUNK: usize = 64 * 1024;
@@ -344,7 +341,6 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
                 return z;
             }
             class_unlink(heap, c, z);
-            (*z).state.store(ZONE_FULL, Ordering::Relaxed);
             (*z).used |= ZONE_FULL_FLAG;
         }
         let z = segment::zone_create(heap, c);
@@ -394,7 +390,6 @@ unsafe fn class_push_front(heap: *mut Heap, c: usize, z: *mut Zone) {
             (*head).prev = z;
         }
         (*heap).classes[c] = z;
-        (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
     }
 }
 
@@ -414,7 +409,6 @@ unsafe fn class_insert_second(heap: *mut Heap, c: usize, z: *mut Zone) {
             (*(*head).next).prev = z;
         }
         (*head).next = z;
-        (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
     }
 }
 

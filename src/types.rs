@@ -62,15 +62,13 @@ pub struct Block {
     pub next: *mut Block,
 }
 
-/// Set in `Zone::used` while the zone is `ZONE_FULL`.
+/// Set in `Zone::used` while the zone is out of its class list because it was full.
 pub const ZONE_FULL_FLAG: u32 = 1 << 31;
 
 /// Zone states (`Zone::state`).
 pub const ZONE_UNUSED: u8 = 0;
-/// In its heap's class list: may have free blocks.
+/// In use by its heap (in its class list, or out of it while full: see `ZONE_FULL_FLAG`).
 pub const ZONE_LISTED: u8 = 1;
-/// Out of the class list: every block was handed out when it was last looked at.
-pub const ZONE_FULL: u8 = 2;
 
 /// A run of slices holding blocks of one size class.
 ///
@@ -99,7 +97,7 @@ pub struct Zone {
     pub extended: u32,
     /// Size class index.
     pub class: AtomicU8,
-    /// `ZONE_UNUSED`, `ZONE_LISTED` or `ZONE_FULL` (owner-written).
+    /// `ZONE_UNUSED` or `ZONE_LISTED` (owner-written; read by `show_alloc_mem`).
     pub state: AtomicU8,
     /// Made while FT_MALLOC_GUARD was on: free blocks are poisoned, live ones carry canaries.
     pub guarded: AtomicBool,
