@@ -198,6 +198,9 @@ pub fn warm_up() {
         if (*h).segments == 0 {
             segment::segment_acquire(h);
         }
+        // The purge clock: its first read maps the vDSO's data page, paid here rather than
+        // in the program's first allocations.
+        (*h).purge_at = os::now_ms() + segment::PURGE_DELAY_MS;
     }
 }
 
@@ -321,11 +324,13 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
         if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
             collect_remote(heap);
         }
-        if (*heap).purge_at != 0 {
-            let now = os::now_ms();
-            if now >= (*heap).purge_at {
-                segment::purge_due(heap, now);
-            }
+        let now = os::now_ms();
+        if (*heap).purge_at == 0 {
+            // A tick, so that empty class heads are looked at even when no zone was released.
+            (*heap).purge_at = now + segment::PURGE_DELAY_MS;
+        } else if now >= (*heap).purge_at {
+            release_empty_heads(heap);
+            segment::purge_due(heap, now);
         }
         let empty = EMPTY_ZONE.get();
         loop {
@@ -350,6 +355,43 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
         class_push_front(heap, c, z);
         extend(heap, z, c);
         z
+    }
+}
+
+/// Releases the zones that head their class list while empty. `release_block` keeps an
+/// emptied head zone so that a malloc/free loop does not make and release a zone on every turn;
+/// here, once per purge delay, such zones go back like any other, so that their slices can
+/// serve other classes and their pages can be purged. (A zone that is in use again at once
+/// costs one `zone_create` on dirty slices.)
+///
+/// # Safety
+/// `heap` is owned by the caller.
+unsafe fn release_empty_heads(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller; the class lists hold the heap's own zones.
+    unsafe {
+        let empty = EMPTY_ZONE.get();
+        for c in 0..CLASS_COUNT {
+            let z = (*heap).classes[c];
+            if z != empty && (*z).used == 0 {
+                class_unlink(heap, c, z);
+                segment::zone_release(heap, z);
+            }
+        }
+    }
+}
+
+/// Gives back what the calling thread's heap holds without need, at once: its empty zones and
+/// empty segments (a mapping failed; the address space is wanted now, not after the purge
+/// delay). The segments go to the pool, which the caller then unmaps.
+pub fn release_unneeded() {
+    let heap = tls::heap();
+    if heap == UNINIT_HEAP.get() || heap == DEAD_HEAP.get() {
+        return;
+    }
+    // SAFETY: `heap` is this thread's own heap, ready since it is not the sentinel.
+    unsafe {
+        release_empty_heads(heap);
+        segment::release_empty_segments(heap);
     }
 }
 

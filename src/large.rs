@@ -14,6 +14,7 @@
 use core::ptr;
 
 use crate::os;
+use crate::registry::REGISTRY;
 use crate::state::{Guarded, G};
 use crate::sync::SpinLock;
 use crate::types::PAGE_SIZE;
@@ -281,7 +282,15 @@ impl LargeInner {
             evict(m);
             return evicted;
         }
-        while self.cached == CACHE_SLOTS || self.cached_bytes + m.1 > CACHE_BYTES {
+        if self.cached == CACHE_SLOTS {
+            // Out of slots: the smallest range goes (split-off pieces are the least useful).
+            let k = (0..self.cached)
+                .min_by_key(|&k| self.cache[k].1)
+                .unwrap_or(0);
+            let (a, len, _) = self.cache_remove(k);
+            evict((a, len));
+        }
+        while self.cached_bytes + m.1 > CACHE_BYTES {
             evict(self.cache_pop_oldest());
         }
         self.cache[self.cached] = (m.0, m.1, now);
@@ -311,6 +320,7 @@ fn map_or_retry(len: usize) -> *mut u8 {
         return p;
     }
     release_cached();
+    crate::heap::release_unneeded();
     crate::segment::release_pooled();
     os::map(len, 0)
 }
@@ -544,6 +554,9 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     // Grow into a cached free range that starts where the block ends, else try to map there.
     let p = if with_inner(|s| s.cache_take_at(end, extra)) {
         end as *mut u8
+    } else if REGISTRY.contains(end) || with_inner(|s| s.find(end).is_some()) {
+        // A segment or a LARGE block of ours starts there: asking the kernel would fail.
+        ptr::null_mut()
     } else {
         os::map(extra, end)
     };

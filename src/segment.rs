@@ -20,7 +20,7 @@ use crate::types::{
 const ALL_SLICES: u64 = !1u64;
 
 /// How long free slices of a segment in use stay dirty before their pages go back.
-pub const PURGE_DELAY_MS: u64 = 20;
+pub const PURGE_DELAY_MS: u64 = 50;
 
 /// The segment that contains `addr`.
 #[inline(always)]
@@ -107,6 +107,8 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         (*seg).prev = ptr::null_mut();
         (*seg).in_avail = false;
         (*seg).purge_at = 0;
+        (*seg).purge_old = 0;
+        (*seg).purge_new = 0;
         (*seg).heap.store(heap, Ordering::Release);
         (*heap).segments += 1;
         avail_push(heap, seg);
@@ -151,11 +153,34 @@ fn slice_bits(first: usize, n: usize) -> u64 {
     (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first
 }
 
-/// First run of `n` free slices in `mask`, if any.
-fn find_run(mask: u64, n: usize) -> Option<usize> {
-    let want = slice_bits(0, n);
-    (1..=SLICES_PER_SEGMENT - n).find(|&i| (mask >> i) & want == want)
+/// Where a zone of `n` slices fits best in a segment with free slices `free` and dirty slices
+/// `dirty`: `(first slice, cost)`, the cost being, in order of weight, the slices that would be
+/// faulted in (not dirty) and the free slices left over in the run (best fit keeps long runs
+/// for big zones). None when no run is long enough.
+fn best_run(free: u64, dirty: u64, n: usize) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut m = free;
+    while m != 0 {
+        let lo = m.trailing_zeros() as usize;
+        let len = ((!(m >> lo)).trailing_zeros() as usize).min(64 - lo);
+        m &= !slice_bits(lo, len);
+        if len < n {
+            continue;
+        }
+        // Either end of the run: whichever has more dirty slices.
+        for first in [lo, lo + len - n] {
+            let clean = (slice_bits(first, n) & !dirty).count_ones() as usize;
+            let cost = clean * 64 + (len - n);
+            if best.is_none_or(|(_, c)| cost < c) {
+                best = Some((first, cost));
+            }
+        }
+    }
+    best
 }
+
+/// Segments of a heap searched for a place for a new zone.
+const FIT_SEARCH: usize = 64;
 
 /// Makes a zone of class `c` for `heap`: finds free slices in its segments (or a new segment),
 /// clears the `requested` array when the slices were used before, and fills the descriptor.
@@ -169,29 +194,39 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
     // SAFETY: the heap and its segments are ours (caller's contract); each segment header is
     // mapped while the segment is in the heap's avail list.
     unsafe {
+        // Best fit over the heap's segments with free slices: dirty slices first (their
+        // pages are in memory already), then the shortest run that holds the zone.
+        let mut found: Option<(*mut Segment, usize)> = None;
+        let mut found_cost = usize::MAX;
         let mut seg = (*heap).avail;
-        let mut first = None;
         let mut tries = 0;
-        while !seg.is_null() && tries < 16 {
-            if let Some(f) = find_run((*seg).free_mask, n) {
-                first = Some(f);
-                break;
+        while !seg.is_null() && tries < FIT_SEARCH {
+            if let Some((f, cost)) = best_run((*seg).free_mask, (*seg).dirty_mask, n) {
+                if cost < found_cost {
+                    found = Some((seg, f));
+                    found_cost = cost;
+                    if cost == 0 {
+                        break;
+                    }
+                }
             }
             seg = (*seg).next;
             tries += 1;
         }
-        let first = match first {
+        let (seg, first) = match found {
             Some(f) => f,
             None => {
-                seg = segment_acquire(heap);
+                let seg = segment_acquire(heap);
                 if seg.is_null() {
                     return ptr::null_mut();
                 }
-                1
+                (seg, 1)
             }
         };
         let bits = slice_bits(first, n);
         (*seg).free_mask &= !bits;
+        (*seg).purge_old &= !bits;
+        (*seg).purge_new &= !bits;
         if (*seg).free_mask == 0 {
             avail_remove(heap, seg);
         }
@@ -245,13 +280,11 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
         if !(*seg).in_avail {
             avail_push(heap, seg);
         }
-        if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
-            segment_release(heap, seg);
-        } else if (*seg).purge_at == 0 {
-            (*seg).purge_at = os::now_ms() + PURGE_DELAY_MS;
-            if (*heap).purge_at == 0 || (*heap).purge_at > (*seg).purge_at {
-                (*heap).purge_at = (*seg).purge_at;
-            }
+        if (*seg).purge_at == 0 {
+            (*seg).purge_old |= bits;
+            arm_purge(heap, seg, os::now_ms());
+        } else {
+            (*seg).purge_new |= bits;
         }
     }
 }
@@ -266,9 +299,10 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
     unsafe {
         let mut seg = (*heap).avail;
         while !seg.is_null() {
+            let following = (*seg).next;
             let at = (*seg).purge_at;
             if at != 0 && at <= now {
-                let mut mask = (*seg).free_mask & (*seg).dirty_mask;
+                let mut mask = (*seg).purge_old & (*seg).free_mask & (*seg).dirty_mask;
                 while mask != 0 {
                     let lo = mask.trailing_zeros() as usize;
                     let run = (!(mask >> lo)).trailing_zeros() as usize;
@@ -278,12 +312,55 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
                     (*seg).dirty_mask &= !bits;
                 }
                 (*seg).purge_at = 0;
-            } else if at != 0 && (next == 0 || at < next) {
+                (*seg).purge_old = (*seg).purge_new & (*seg).free_mask;
+                (*seg).purge_new = 0;
+                if (*seg).purge_old != 0 {
+                    (*seg).purge_at = now + PURGE_DELAY_MS;
+                } else if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
+                    // Empty for a whole delay: back to the pool (its pages are purged already).
+                    segment_release(heap, seg);
+                }
+            }
+            let at = (*seg).purge_at;
+            if at != 0 && (next == 0 || at < next) {
                 next = at;
             }
-            seg = (*seg).next;
+            seg = following;
         }
         (*heap).purge_at = next;
+    }
+}
+
+/// Schedules the purge of `seg`'s `purge_old` slices one delay from `now`.
+///
+/// # Safety
+/// `seg` is a segment of `heap`, which the caller owns.
+unsafe fn arm_purge(heap: *mut Heap, seg: *mut Segment, now: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        (*seg).purge_at = now + PURGE_DELAY_MS;
+        if (*heap).purge_at == 0 || (*heap).purge_at > (*seg).purge_at {
+            (*heap).purge_at = (*seg).purge_at;
+        }
+    }
+}
+
+/// Puts the heap's empty segments in the pool at once (but one, kept for the next zone), without
+/// waiting for the purge delay: a mapping failed and address space is wanted back.
+///
+/// # Safety
+/// `heap` is owned by the caller.
+pub unsafe fn release_empty_segments(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments.
+    unsafe {
+        let mut seg = (*heap).avail;
+        while !seg.is_null() {
+            let following = (*seg).next;
+            if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
+                segment_release(heap, seg);
+            }
+            seg = following;
+        }
     }
 }
 

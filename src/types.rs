@@ -141,9 +141,15 @@ pub struct Segment {
     pub prev: *mut Segment,
     /// Whether the segment is in its heap's list of segments with free slices.
     pub in_avail: bool,
-    /// Owner-only: when its free dirty slices are to be purged (`os::now_ms`), 0 = nothing
-    /// pending. Purging waits so that a slice freed and soon reused is not faulted in again.
+    /// Owner-only: when `purge_old` is due (`os::now_ms`), 0 = nothing pending. Purging waits so
+    /// that a slice freed and soon reused is not faulted in again.
     pub purge_at: u64,
+    /// Owner-only: free dirty slices that were already free when `purge_at` was set: purged
+    /// when it passes. A free slice is purged between one and two delays after it was freed.
+    pub purge_old: u64,
+    /// Owner-only: slices freed since `purge_at` was set: they become `purge_old` when it
+    /// passes.
+    pub purge_new: u64,
     /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
     pub next_all: AtomicPtr<Segment>,
     /// Slice map (see module doc).
