@@ -28,6 +28,17 @@ fn out_of_memory() -> *mut u8 {
 /// pointer for 0. Null with errno ENOMEM when `size` is too large or memory is exhausted.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
+    // One compare: the limit is 0 while a debug mode is on (see debug::fast_size_limit).
+    if size < debug::fast_size_limit() {
+        heap::alloc_small(class_of(size), size)
+    } else {
+        malloc_slow(size)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn malloc_slow(size: usize) -> *mut u8 {
     if debug::active() {
         return debug::malloc(size);
     }
@@ -90,6 +101,28 @@ pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
 /// handed out again cannot be told apart from its new owner's.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
+    let a = p as usize;
+    // One mask test covers both the address range of the registry and the debug modes (the
+    // mask is all ones while one is on: see debug::fast_free_mask).
+    // SAFETY: the mask leaves only addresses the registry covers; when it says the pointer
+    // lies in a mapped segment of ours, free_in_segment's contract holds.
+    unsafe {
+        if a & debug::fast_free_mask() == 0 && REGISTRY.contains_covered(a) {
+            let _ = heap::free_in_segment(p);
+            return;
+        }
+        free_slow(p);
+    }
+}
+
+/// `free` of what the fast test above let through: null, LARGE blocks, pointers not ours, and
+/// everything while a debug mode is on.
+///
+/// # Safety
+/// As for [`free`].
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(p: *mut u8) {
     // SAFETY: the caller's contract.
     unsafe {
         if debug::active() {

@@ -29,6 +29,45 @@ use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 
 /// Whether any mode is on: the entry points test this one flag.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// `malloc`'s fast-path bound: a request below it goes straight to the zones. `SMALL_MAX + 1`,
+/// or 0 while a mode is on, so that one compare is both the size test and the debug test.
+static FAST_SIZE_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MAX + 1);
+/// `free`'s fast-path mask: a pointer with any of these bits set takes the slow path. The bits
+/// above the user address space the registry covers, or every bit while a mode is on (then
+/// only null passes, and the registry has no segment at 0).
+static FAST_FREE_MASK: AtomicUsize = AtomicUsize::new(!crate::registry::USER_ADDRESS_MASK);
+
+/// Reads a word-sized static with one RIP-relative instruction: rustc reaches statics of a
+/// `cdylib` through the GOT (a second, dependent load), and these sit on every `malloc` and
+/// `free`.
+macro_rules! rip_load {
+    ($width:literal, $static:path) => {{
+        let v: usize;
+        // SAFETY: a relaxed load of an atomic that lives as long as the library; `sym`
+        // resolves to it directly (it is not exported, so it cannot be interposed).
+        unsafe {
+            core::arch::asm!(
+                concat!("mov", $width, " {v}, ", "qword ptr [rip + {s}]"),
+                v = out(reg) v,
+                s = sym $static,
+                options(nostack, readonly, preserves_flags, pure),
+            );
+        }
+        v
+    }};
+}
+
+/// See `FAST_SIZE_LIMIT`.
+#[inline(always)]
+pub fn fast_size_limit() -> usize {
+    rip_load!("", FAST_SIZE_LIMIT)
+}
+
+/// See `FAST_FREE_MASK`.
+#[inline(always)]
+pub fn fast_free_mask() -> usize {
+    rip_load!("", FAST_FREE_MASK)
+}
 static CHECK: AtomicU8 = AtomicU8::new(0);
 static SCRIBBLE: AtomicBool = AtomicBool::new(false);
 static GUARD: AtomicBool = AtomicBool::new(false);
@@ -179,6 +218,10 @@ pub fn read_environment() {
             buf[..path.len()].copy_from_slice(path);
             buf[path.len()] = 0;
         }
+    }
+    if any {
+        FAST_SIZE_LIMIT.store(0, Ordering::Release);
+        FAST_FREE_MASK.store(usize::MAX, Ordering::Release);
     }
     ACTIVE.store(any, Ordering::Release);
 }

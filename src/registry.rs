@@ -16,6 +16,8 @@ use crate::types::SEGMENT_SHIFT;
 /// our own mappings never do, so anything above is not ours.
 const ADDRESS_BITS: u32 = 47;
 const SEGMENTS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
+/// The addresses the registry covers: those with no bit set outside this mask.
+pub const USER_ADDRESS_MASK: usize = (1 << ADDRESS_BITS) - 1;
 
 #[repr(C, align(4096))]
 pub struct Registry {
@@ -37,6 +39,19 @@ impl Registry {
             return false;
         }
         let word = self.bits[seg / 64].load(Ordering::Relaxed);
+        word & (1u64 << (seg % 64)) != 0
+    }
+
+    /// `contains` for an address the caller knows to be covered (no bit outside
+    /// `USER_ADDRESS_MASK`): no range test.
+    ///
+    /// # Safety
+    /// `addr & !USER_ADDRESS_MASK == 0`.
+    #[inline(always)]
+    pub unsafe fn contains_covered(&self, addr: usize) -> bool {
+        let seg = addr >> SEGMENT_SHIFT;
+        // SAFETY: addr < 2^ADDRESS_BITS (caller's contract), so seg / 64 < SEGMENTS / 64.
+        let word = unsafe { self.bits.get_unchecked(seg / 64) }.load(Ordering::Relaxed);
         word & (1u64 << (seg % 64)) != 0
     }
 

@@ -423,6 +423,25 @@ pub fn release_pooled() {
     G.pool_lock.unlock();
 }
 
+/// The owner's view of the zone covering `p`: its descriptor, or, for a free slice or the
+/// header, the segment header itself read as a descriptor, whose `span` is 0 (`zero_span`), so
+/// that every pointer fails the caller's range test. Only the descriptor's `blocks` and `span`
+/// may be read before that test.
+///
+/// # Safety
+/// `seg` is a mapped segment owned by the calling thread's heap (so its slice map does not
+/// change meanwhile), and `p` lies in it.
+#[inline(always)]
+pub unsafe fn owner_zone_at(seg: *mut Segment, p: usize) -> *mut Zone {
+    let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
+    // SAFETY: the header is mapped (caller's contract). The owner is the only writer of the
+    // map, so reading the offset half of its own entry races with nothing.
+    unsafe {
+        let entry = (*seg).slice_zone.as_ptr().add(slice) as *const AtomicU16;
+        (seg as *mut u8).add((*entry).load(Ordering::Relaxed) as usize) as *mut Zone
+    }
+}
+
 /// The zone covering the slice of `p` in segment `seg`: its first slice, descriptor and class.
 ///
 /// # Safety

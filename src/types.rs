@@ -139,6 +139,10 @@ pub struct Segment {
     /// Owner-only: links of the heap's list of segments with free slices.
     pub next: *mut Segment,
     pub prev: *mut Segment,
+    /// Always 0. The owner's `free` reads a free slice's map entry (0) as the offset of a zone
+    /// descriptor, i.e. this header read as a `Zone`: this word is that zone's `span`, so the
+    /// pointer fails the range test without a test for 0 (see `segment::owner_zone_at`).
+    pub zero_span: usize,
     /// Whether the segment is in its heap's list of segments with free slices.
     pub in_avail: bool,
     /// Owner-only: when `purge_old` is due (`os::now_ms`), 0 = nothing pending. Purging waits so
@@ -187,4 +191,6 @@ pub struct Heap {
 pub const ZONES_OFFSET: usize = core::mem::offset_of!(Segment, zones);
 
 const _: () = assert!(size_of::<Segment>() <= SLICE_SIZE);
+const _: () =
+    assert!(core::mem::offset_of!(Segment, zero_span) == core::mem::offset_of!(Zone, span));
 const _: () = assert!(ZONES_OFFSET + SLICES_PER_SEGMENT * size_of::<Zone>() < u16::MAX as usize);
