@@ -194,7 +194,25 @@ pub(crate) fn calloc_plain(n: usize, size: usize) -> *mut u8 {
 
 /// The usable size of a block we handed out and that is still live; 0 for anything else.
 /// Reads only the allocator's own metadata, never the memory at `p`.
+#[inline(always)]
 pub fn usable_size(p: *mut u8) -> usize {
+    let a = p as usize;
+    // The same one-mask test as `free` (all ones while a debug mode is on).
+    // SAFETY: the mask leaves only addresses the registry covers; when it says the pointer lies
+    // in a mapped segment of ours, owner_usable_size's contract holds.
+    unsafe {
+        if a & debug::fast_free_mask() == 0 && REGISTRY.contains_covered(a) {
+            if let Some(n) = heap::owner_usable_size(a) {
+                return n;
+            }
+        }
+    }
+    usable_size_slow(p)
+}
+
+#[cold]
+#[inline(never)]
+fn usable_size_slow(p: *mut u8) -> usize {
     if debug::active() {
         return debug::usable_size(p);
     }

@@ -504,6 +504,36 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
     }
 }
 
+/// `malloc_usable_size` of a pointer in a segment of the calling thread's heap, from the
+/// owner's own zone descriptor (redis, for one, calls it on every allocation and free): the
+/// block size of a live block, 0 for a free block or a pointer that is not a block start.
+/// None when the segment belongs to another heap (the caller then takes the general path).
+///
+/// # Safety
+/// `a` lies in a mapped segment of ours.
+#[inline(always)]
+pub unsafe fn owner_usable_size(a: usize) -> Option<usize> {
+    let seg = segment_of(a);
+    // SAFETY: as in free_in_segment's owner path: the segment is mapped, and when it is this
+    // thread's, its descriptors are consistent and the entry lies in the zone.
+    unsafe {
+        if (*seg).heap.load(Ordering::Relaxed) != tls::heap() {
+            return None;
+        }
+        let z = segment::owner_zone_at(seg, a);
+        let off = a.wrapping_sub((*z).blocks as usize);
+        if off >= (*z).span {
+            return Some(0);
+        }
+        let idx = (off * (*z).inv) >> 32;
+        if idx * (*z).bsize != off {
+            return Some(0);
+        }
+        let live = (*((*z).start as *const AtomicU16).add(idx)).load(Ordering::Relaxed) != 0;
+        Some(if live { (*z).bsize } else { 0 })
+    }
+}
+
 /// The misuse of a pointer `off` bytes past block 0 of zone `z`, not at a block start (kept out
 /// of line: its division would otherwise cost `free` a stack frame).
 #[cold]

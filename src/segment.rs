@@ -20,7 +20,7 @@ use crate::types::{
 const ALL_SLICES: u64 = !1u64;
 
 /// How long free slices of a segment in use stay dirty before their pages go back.
-pub const PURGE_DELAY_MS: u64 = 50;
+pub const PURGE_DELAY_MS: u64 = 30;
 
 /// The segment that contains `addr`.
 #[inline(always)]
