@@ -14,7 +14,7 @@ SOURCES := $(wildcard src/*.rs) Cargo.toml
 all: $(NAME) $(LINK)
 
 $(BUILT): $(SOURCES)
-	$(CARGO) build --release --features override
+	$(CARGO) build --release --features standalone
 	@touch $@
 
 # Copy then rename: overwriting a loaded .so in place crashes the programs using it.
@@ -103,3 +103,4 @@ bench-quick: all
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --features override -- -D warnings
+	$(CARGO) clippy --release --features standalone -- -D warnings

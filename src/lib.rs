@@ -50,9 +50,36 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-// std is linked (it provides the panic handler of the cdylib) but never used on any path the
-// allocator takes: nothing here allocates except through ft_malloc itself.
+// Without `standalone`, std is linked (it provides the panic handler) but never used on any
+// path the allocator takes: nothing here allocates except through ft_malloc itself. The `.so`
+// that `make` builds uses `standalone`: no std at all, so the library carries none of std's
+// panic and backtrace machinery (about 200 KiB of code that every process would map).
+#[cfg(not(feature = "standalone"))]
 extern crate std;
+
+// `rust_eh_personality` is named by the unwind tables of the precompiled `core`. With
+// `panic = "abort"` nothing unwinds through our frames, so it is never called, but the linker
+// must find it: a hidden stub (not exported, so it cannot interpose on another Rust library's)
+// that answers _URC_CONTINUE_UNWIND (8) should a foreign unwinder ever ask.
+#[cfg(feature = "standalone")]
+core::arch::global_asm!(
+    ".text",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "mov eax, 8",
+    "ret",
+);
+
+/// The panic handler of the standalone `.so`. A panic in the allocator would be a bug; like
+/// `panic = "abort"` everywhere else, it ends the process, here without formatting anything.
+#[cfg(feature = "standalone")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: abort() takes no arguments and never returns.
+    unsafe { libc::abort() }
+}
 
 pub mod alloc;
 #[cfg(feature = "override")]
