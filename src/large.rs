@@ -60,13 +60,22 @@ pub const CACHE_EXPIRY_MS: u64 = 250;
 const GROW_ROOM_MAX: usize = 4 << 20;
 /// At most this many unmaps are deferred to after the lock per operation.
 const EVICT_MAX: usize = 4;
+/// Set in a cache entry's stamp when its pages may be in memory (a freed block's range, as
+/// opposed to untouched room or a range already purged).
+const TOUCHED: u64 = 1 << 63;
+
+/// Whether the cache may hold touched ranges (a hint read without the lock; see
+/// `purge_cached`).
+static MAYBE_TOUCHED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 pub struct LargeInner {
     /// Open-addressing table of live blocks (linear probing, backward-shift deletion).
     table: *mut LargeBlock,
     cap: usize,
     count: usize,
-    /// Cached free mappings `(addr, len, freed at ms)`, oldest first; `cached` of them in use.
+    /// Cached free mappings `(addr, len, stamp)`, oldest first; `cached` of them in use. The
+    /// stamp is when the range was cached (`os::now_ms`), with `TOUCHED` set if its pages may
+    /// be in memory.
     cache: [(usize, usize, u64); CACHE_SLOTS],
     cached: usize,
     cached_bytes: usize,
@@ -253,7 +262,12 @@ impl LargeInner {
     /// Caches a freed mapping (`len == 0`: nothing to cache, only expire old entries), making
     /// room and dropping entries older than `CACHE_EXPIRY_MS`. Returns the mappings to unmap
     /// outside the lock (more than `EVICT_MAX` are unmapped at once, which is rare).
-    fn cache_put(&mut self, m: (usize, usize), now: u64) -> [(usize, usize); EVICT_MAX] {
+    fn cache_put(
+        &mut self,
+        m: (usize, usize),
+        now: u64,
+        touched: bool,
+    ) -> [(usize, usize); EVICT_MAX] {
         let mut evicted = [(0, 0); EVICT_MAX];
         let mut n = 0;
         let mut evict = |e: (usize, usize)| {
@@ -264,7 +278,7 @@ impl LargeInner {
                 os::unmap(e.0 as *mut u8, e.1);
             }
         };
-        while self.cached > 0 && self.cache[0].2 + CACHE_EXPIRY_MS < now {
+        while self.cached > 0 && (self.cache[0].2 & !TOUCHED) + CACHE_EXPIRY_MS < now {
             evict(self.cache_pop_oldest());
         }
         if m.1 == 0 {
@@ -272,11 +286,13 @@ impl LargeInner {
         }
         // Join cached neighbours, so that pieces split off one mapping become one range again.
         let mut m = m;
+        let mut touched = touched;
         while let Some(k) = (0..self.cached)
             .find(|&k| self.cache[k].0 + self.cache[k].1 == m.0 || m.0 + m.1 == self.cache[k].0)
         {
-            let (a, len, _) = self.cache_remove(k);
+            let (a, len, stamp) = self.cache_remove(k);
             m = (m.0.min(a), m.1 + len);
+            touched |= stamp & TOUCHED != 0;
         }
         if m.1 > CACHE_BYTES {
             evict(m);
@@ -293,7 +309,10 @@ impl LargeInner {
         while self.cached_bytes + m.1 > CACHE_BYTES {
             evict(self.cache_pop_oldest());
         }
-        self.cache[self.cached] = (m.0, m.1, now);
+        self.cache[self.cached] = (m.0, m.1, if touched { now | TOUCHED } else { now });
+        if touched {
+            MAYBE_TOUCHED.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
         self.cached += 1;
         self.cached_bytes += m.1;
         evicted
@@ -344,7 +363,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             from_cache = true;
         } else {
             // A miss: a good moment to give back mappings cached too long.
-            for (a, len) in with_inner(|s| s.cache_put((0, 0), os::now_ms())) {
+            for (a, len) in with_inner(|s| s.cache_put((0, 0), os::now_ms(), false)) {
                 os::unmap(a as *mut u8, len);
             }
             // Map room to grow: a block up to GROW_ROOM_MAX gets as much again behind it, cached
@@ -360,7 +379,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                 p = map_or_retry(need);
             } else {
                 let tail = (p as usize + need, room);
-                for (a, len) in with_inner(|s| s.cache_put(tail, os::now_ms())) {
+                for (a, len) in with_inner(|s| s.cache_put(tail, os::now_ms(), false)) {
                     os::unmap(a as *mut u8, len);
                 }
             }
@@ -502,7 +521,7 @@ pub fn free(addr: usize) -> bool {
             e[0] = (b.base, b.len);
             return Some(e);
         }
-        Some(s.cache_put((b.base, b.len), os::now_ms()))
+        Some(s.cache_put((b.base, b.len), os::now_ms(), true))
     });
     match r {
         Some(evicted) => {
@@ -545,7 +564,7 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     if fits {
         // The cut tail is a free range like any other: cached, or unmapped if it cannot be.
         if extra != 0 {
-            for (a, len) in with_inner(|s| s.cache_put((end, extra), os::now_ms())) {
+            for (a, len) in with_inner(|s| s.cache_put((end, extra), os::now_ms(), true)) {
                 os::unmap(a as *mut u8, len);
             }
         }
@@ -579,6 +598,42 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         os::unmap(p, extra);
     }
     ok
+}
+
+/// Gives back the pages of the cached ranges that may be in memory (`madvise`), keeping the
+/// ranges cached as address space. Called before zones fault in fresh pages, so that memory a
+/// program freed as LARGE blocks serves its small blocks instead of adding to its peak.
+/// The ranges leave the cache while their pages are purged (nobody can take one meanwhile).
+pub fn purge_cached() {
+    if !MAYBE_TOUCHED.load(core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    const BATCH: usize = 8;
+    let mut list = [(0usize, 0usize); BATCH];
+    let n = with_inner(|s| {
+        let mut n = 0;
+        let mut k = 0;
+        while k < s.cached && n < BATCH {
+            if s.cache[k].2 & TOUCHED != 0 {
+                let (a, len, _) = s.cache_remove(k);
+                list[n] = (a, len);
+                n += 1;
+            } else {
+                k += 1;
+            }
+        }
+        if n < BATCH {
+            MAYBE_TOUCHED.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+        n
+    });
+    let now = os::now_ms();
+    for &(a, len) in &list[..n] {
+        os::purge(a as *mut u8, len);
+        for (a, len) in with_inner(|s| s.cache_put((a, len), now, false)) {
+            os::unmap(a as *mut u8, len);
+        }
+    }
 }
 
 /// Unmaps every cached free mapping.
