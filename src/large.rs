@@ -344,6 +344,35 @@ fn map_or_retry(len: usize) -> *mut u8 {
     os::map(len, 0)
 }
 
+/// A miss of `need` bytes when a cached range holding pages already in memory covers at least
+/// a quarter of it: maps the missing part right below the range (the kernel hands out addresses
+/// top-down, so that space is usually free) or right above it, and returns the start of the
+/// joined block of `need` bytes, most of whose pages need not be faulted in again. None (the
+/// range back in the cache) when the kernel has something there already.
+fn take_extended(need: usize) -> Option<usize> {
+    let (a, len) = with_inner(|s| {
+        let k = (0..s.cached)
+            .filter(|&k| s.cache[k].2 & TOUCHED != 0 && s.cache[k].1 >= need / 4)
+            .max_by_key(|&k| s.cache[k].1)?;
+        let (a, len, _) = s.cache_remove(k);
+        Some((a, len))
+    })?;
+    let extra = need - len;
+    let below = a.checked_sub(extra).filter(|&b| b >= PAGE_SIZE << 4);
+    if let Some(b) = below {
+        if !os::map(extra, b).is_null() {
+            return Some(b);
+        }
+    }
+    if !REGISTRY.contains(a + len) && !os::map(extra, a + len).is_null() {
+        return Some(a);
+    }
+    for (e, elen) in with_inner(|s| s.cache_put((a, len), os::now_ms(), true)) {
+        os::unmap(e as *mut u8, elen);
+    }
+    None
+}
+
 /// Allocates a LARGE block of `size` bytes aligned to `align` (a power of two). With `zero`,
 /// the block reads as zeros. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
@@ -360,6 +389,9 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
             addr = a;
             need = len;
+            from_cache = true;
+        } else if let Some(a) = take_extended(need) {
+            addr = a;
             from_cache = true;
         } else {
             // A miss: a good moment to give back mappings cached too long.

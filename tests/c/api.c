@@ -16,6 +16,9 @@
  *  aligned_alloc_ok, memalign_ok, valloc_ok, pvalloc_ok
  *  usable_size        malloc_usable_size(p) >= n, whole usable area writable
  *                     without touching other blocks, malloc_usable_size(NULL) == 0
+ *  large_reuse        LARGE blocks made from freed ranges (split, joined, extended by
+ *                     a fresh mapping next to them): live neighbours keep their
+ *                     contents, calloc'ed ones read as zeros, sizes 64 KiB..24 MiB
  */
 #include "t.h"
 
@@ -558,7 +561,60 @@ static void usable_size(void)
 	}
 }
 
+static void large_reuse(void)
+{
+	enum { LIVE = 6, ROUNDS = 300 };
+	void *p[LIVE] = {0};
+	size_t n[LIVE] = {0};
+	uint64_t rs = 11;
+	for (int r = 0; r < ROUNDS; r++) {
+		int i = (int)t_range(&rs, 0, LIVE - 1);
+		if (p[i]) {
+			size_t off = t_check(p[i], n[i], (uintptr_t)p[i] ^ n[i]);
+			CHECK(off == (size_t)-1, "round %d: LARGE block %p (%zu bytes) changed at offset %zu",
+			      r, p[i], n[i], off);
+			free(p[i]);
+		}
+		/* log-uniform-ish sizes: 64 KiB << 0..8, plus a few pages */
+		n[i] = ((size_t)64 << 10 << t_range(&rs, 0, 8)) + t_range(&rs, 0, 7) * page();
+		int zero = r % 3 == 0;
+		p[i] = zero ? calloc(1, n[i]) : malloc(n[i]);
+		CHECK(p[i] != NULL, "round %d: %s(%zu) returned NULL", r, zero ? "calloc" : "malloc", n[i]);
+		CHECK(malloc_usable_size(p[i]) >= n[i], "round %d: usable size %zu < %zu", r,
+		      malloc_usable_size(p[i]), n[i]);
+		if (zero)
+			CHECK(t_all_bytes(p[i], n[i], 0), "round %d: calloc(1, %zu) from reused ranges is not zeroed",
+			      r, n[i]);
+		t_fill(p[i], n[i], (uintptr_t)p[i] ^ n[i]);
+	}
+	/* doubling sizes: each request misses the cache, whose freed range covers half of it */
+	for (int r = 0; r < 24; r++) {
+		size_t m = (size_t)64 << 10 << (r % 9);
+		int zero = r % 2;
+		unsigned char *q = zero ? calloc(1, m) : malloc(m);
+		CHECK(q != NULL, "doubling %d: %s(%zu) returned NULL", r, zero ? "calloc" : "malloc", m);
+		if (zero)
+			CHECK(t_all_bytes(q, m, 0), "doubling %d: calloc(1, %zu) is not zeroed", r, m);
+		t_fill(q, m, m);
+		for (int i = 0; i < LIVE; i++) {
+			if (!p[i])
+				continue;
+			size_t off = t_check(p[i], n[i], (uintptr_t)p[i] ^ n[i]);
+			CHECK(off == (size_t)-1, "doubling %d: live block %p (%zu bytes) changed at offset %zu",
+			      r, p[i], n[i], off);
+		}
+		free(q);
+	}
+	for (int i = 0; i < LIVE; i++) {
+		if (!p[i])
+			continue;
+		size_t off = t_check(p[i], n[i], (uintptr_t)p[i] ^ n[i]);
+		CHECK(off == (size_t)-1, "LARGE block %p (%zu bytes) changed at offset %zu", p[i], n[i], off);
+		free(p[i]);
+	}
+}
+
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
        T(realloc_zero), T(realloc_content), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
-       T(valloc_ok), T(pvalloc_ok), T(usable_size))
+       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse))
