@@ -278,10 +278,19 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
         }
         let mut z = (*heap).classes[c];
         if (*z).free.is_null() {
-            z = refill(heap, c);
-            if z.is_null() {
-                os::set_errno(libc::ENOMEM);
-                return ptr::null_mut();
+            // The common case first: the current zone has never-used blocks left, and no block
+            // came back from another thread (those are reused before new ones are touched).
+            if z != EMPTY_ZONE.get()
+                && (*heap).remote_free.load(Ordering::Relaxed).is_null()
+                && ((*z).extended as usize) < GEOMETRY[c].nblocks
+            {
+                extend(heap, z, c);
+            } else {
+                z = refill(heap, c);
+                if z.is_null() {
+                    os::set_errno(libc::ENOMEM);
+                    return ptr::null_mut();
+                }
             }
         }
         let b = pop(heap, z);
@@ -291,7 +300,12 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
     }
 }
 
-/// Threads up to a page worth of never-used blocks of `z` onto its free list.
+/// Blocks `extend` threads at least (if the zone has them): for blocks of a page or more, one
+/// page's worth would be a single block, and every such `malloc` would take the slow path.
+const EXTEND_MIN_BLOCKS: usize = 4;
+
+/// Threads a page worth of never-used blocks of `z` onto its free list (at least
+/// `EXTEND_MIN_BLOCKS`; fewer when the zone has no more).
 ///
 /// # Safety
 /// `z` is a zone of class `c` of a heap owned by the caller, with `extended < nblocks` and an
@@ -300,7 +314,9 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
     let g = &GEOMETRY[c];
     // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use.
     unsafe {
-        let n = (PAGE_SIZE / g.bsize).clamp(1, g.nblocks - (*z).extended as usize);
+        let n = (PAGE_SIZE / g.bsize)
+            .max(EXTEND_MIN_BLOCKS)
+            .min(g.nblocks - (*z).extended as usize);
         let first = (*z).blocks.add((*z).extended as usize * g.bsize);
         if (*z).guarded.load(Ordering::Relaxed) {
             ptr::write_bytes(first, crate::debug::SCRIBBLE_FREED, n * g.bsize);
@@ -321,6 +337,7 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
 ///
 /// # Safety
 /// `heap` is owned by the caller (or its lock is held).
+#[inline(never)]
 unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
     // SAFETY: guaranteed by the caller.
     unsafe {

@@ -19,6 +19,10 @@ use crate::types::{
 /// Every slice but the header.
 const ALL_SLICES: u64 = !1u64;
 
+/// Empty segments a heap keeps for the purge delay: a program that frees much at once gets the
+/// rest back immediately, since the purge delay runs only when the heap next needs memory.
+pub const EMPTY_SEGMENTS_KEPT: usize = 4;
+
 /// How long free slices of a segment in use stay dirty before their pages go back.
 pub const PURGE_DELAY_MS: u64 = 30;
 
@@ -106,6 +110,7 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         (*seg).next = ptr::null_mut();
         (*seg).prev = ptr::null_mut();
         (*seg).in_avail = false;
+        (*seg).counted_empty = false;
         (*seg).purge_at = 0;
         (*seg).purge_old = 0;
         (*seg).purge_new = 0;
@@ -229,6 +234,7 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
             }
         };
         let bits = slice_bits(first, n);
+        uncount_empty(heap, seg);
         (*seg).free_mask &= !bits;
         (*seg).purge_old &= !bits;
         (*seg).purge_new &= !bits;
@@ -285,6 +291,14 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
         if !(*seg).in_avail {
             avail_push(heap, seg);
         }
+        if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
+            if (*heap).empty_segments >= EMPTY_SEGMENTS_KEPT {
+                segment_release(heap, seg);
+                return;
+            }
+            (*heap).empty_segments += 1;
+            (*seg).counted_empty = true;
+        }
         if (*seg).purge_at == 0 {
             (*seg).purge_old |= bits;
             arm_purge(heap, seg, os::now_ms());
@@ -336,6 +350,20 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
     }
 }
 
+/// Takes `seg` out of its heap's count of empty segments (a zone is made in it, or it leaves).
+///
+/// # Safety
+/// `seg` is a segment of `heap`, which the caller owns.
+unsafe fn uncount_empty(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if (*seg).counted_empty {
+            (*seg).counted_empty = false;
+            (*heap).empty_segments -= 1;
+        }
+    }
+}
+
 /// Schedules the purge of `seg`'s `purge_old` slices one delay from `now`.
 ///
 /// # Safety
@@ -376,6 +404,7 @@ pub unsafe fn release_empty_segments(heap: *mut Heap) {
 unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
     // SAFETY: guaranteed by the caller.
     unsafe {
+        uncount_empty(heap, seg);
         avail_remove(heap, seg);
         (*heap).segments -= 1;
         let dirty = (*seg).dirty_mask;

@@ -38,6 +38,7 @@ pub const fn empty_heap() -> Heap {
         ready: false,
         purge_at: 0,
         link_key: 0,
+        empty_segments: 0,
     }
 }
 

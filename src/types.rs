@@ -145,6 +145,9 @@ pub struct Segment {
     pub zero_span: usize,
     /// Whether the segment is in its heap's list of segments with free slices.
     pub in_avail: bool,
+    /// Owner-only: whether the segment is counted in its heap's `empty_segments` (it became
+    /// empty and waits for the purge delay).
+    pub counted_empty: bool,
     /// Owner-only: when `purge_old` is due (`os::now_ms`), 0 = nothing pending. Purging waits so
     /// that a slice freed and soon reused is not faulted in again.
     pub purge_at: u64,
@@ -185,6 +188,9 @@ pub struct Heap {
     pub purge_at: u64,
     /// Secret mixed into the free-list links of this heap's zones (see `heap::link`).
     pub link_key: usize,
+    /// Empty segments the heap keeps for the purge delay (at most `EMPTY_SEGMENTS_KEPT`; more
+    /// go to the pool at once, their pages given back).
+    pub empty_segments: usize,
 }
 
 /// Byte offset of `Segment::zones` from the segment start.

@@ -8,7 +8,8 @@
 # Programs (see the header comment of each file for what they check):
 #   api.c overflow.c badptr.c threads.c fork.c tls_dtor.c oom.c  (LD_PRELOAD,
 #   one process per sub-test), dl.c (+ early.c as libearly.so), mmapcount.sh,
-#   bindings.sh, show.sh, debug.sh (misuse.c, debugmodes.c).
+#   bindings.sh, show.sh, debug.sh (misuse.c, debugmodes.c), memory.c (linked
+#   with the library for ft_malloc_stats, and preloaded).
 # Prints "PASS name" / "FAIL name: reason" per test; exits 1 if any failed.
 # Build products and logs go to tests/build/.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -21,6 +22,13 @@ for prog in api overflow badptr threads fork tls_dtor oom; do
 	build "$BUILD/c/$prog" "$DIR/$prog.c" -ldl || continue
 	run_suite "$BUILD/c/$prog" 1
 done
+
+# memory.c: bounds on what stays mapped and resident; linked with the library
+# (ft_malloc_stats) and preloaded as well.
+if build "$BUILD/c/memory" -I"$REPO_ROOT/include" "$DIR/memory.c" -L"$(dirname "$FT_MALLOC_SO")" \
+	-l:"$(basename "$FT_MALLOC_SO")" -Wl,-rpath,"$(dirname "$FT_MALLOC_SO")"; then
+	run_suite "$BUILD/c/memory" 1
+fi
 
 # dl.c: dl* functions under the preload; linked against libearly.so, whose
 # constructor allocates before ft_malloc's runs.  early_ctor runs once more

@@ -1,0 +1,167 @@
+/*
+ * memory.c - how much memory ft_malloc keeps (linked with the library for
+ * ft_malloc_stats, and preloaded).  Bounds, not timings: each sub-test checks
+ * a ratio that a regression (a leak of free slices, a purge that never comes,
+ * a cache that grows without bound) breaks by a wide margin.
+ *
+ *  ring_mapped     20000 live blocks of 8..8192 B, the oldest freed in random
+ *                  order and replaced (a FIFO-ish churn through every SMALL
+ *                  class) for 1.5M steps: the bytes mapped for zones stay
+ *                  within 1.5x the peak requested bytes (+16 MiB); free slices
+ *                  must be found again by new zones, in any segment
+ *  decay           256 MiB of small blocks freed, then light allocation work:
+ *                  the resident set falls below a quarter of its peak within
+ *                  a second (a heap keeps at most two empty segments for the
+ *                  purge delay; the rest goes back at once)
+ *  large_cached    256 LARGE blocks of 64 KiB..2 MiB freed: what stays mapped
+ *                  is bounded by the range cache (64 MiB) plus the live bytes
+ */
+#include "t.h"
+#include "ft_malloc.h"
+
+#include <sys/mman.h>
+#include <time.h>
+
+static size_t mapped_now(void)
+{
+	struct ft_malloc_stats s;
+	CHECK(ft_malloc_stats(&s) == 0, "ft_malloc_stats failed");
+	return s.mapped;
+}
+
+static size_t rss_bytes(void)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY);
+	CHECK(fd >= 0, "open /proc/self/statm");
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	CHECK(n > 0, "read /proc/self/statm");
+	buf[n] = 0;
+	unsigned long size = 0, res = 0;
+	CHECK(sscanf(buf, "%lu %lu", &size, &res) == 2, "parse statm");
+	return res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void ring_mapped(void)
+{
+	enum { LIVE = 20000, WINDOW = 1000 };
+	const long steps = 1500000;
+	void **ring = malloc(LIVE * sizeof *ring);
+	size_t *len = malloc(LIVE * sizeof *len);
+	CHECK(ring && len, "malloc of the ring");
+	uint64_t rs = 7;
+	size_t live = 0, peak = 0;
+	for (int i = 0; i < LIVE; i++) {
+		len[i] = t_range(&rs, 8, 8192);
+		ring[i] = malloc(len[i]);
+		CHECK(ring[i] != NULL, "malloc(%zu)", len[i]);
+		memset(ring[i], (int)i, len[i]);
+		live += len[i];
+	}
+	peak = live;
+	size_t worst = 0;
+	long head = 0;
+	for (long k = 0; k < steps; k++) {
+		long j = (head + (long)t_range(&rs, 0, WINDOW - 1)) % LIVE;
+		void *p = ring[j];
+		size_t l = len[j];
+		ring[j] = ring[head];
+		len[j] = len[head];
+		CHECK(((unsigned char *)p)[l - 1] == ((unsigned char *)p)[0], "step %ld: block changed", k);
+		free(p);
+		live -= l;
+		size_t n = t_range(&rs, 8, 8192);
+		char *q = malloc(n);
+		CHECK(q != NULL, "step %ld: malloc(%zu)", k, n);
+		memset(q, (int)k, n);
+		ring[head] = q;
+		len[head] = n;
+		live += n;
+		if (live > peak)
+			peak = live;
+		head = (head + 1) % LIVE;
+		if (k % 100000 == 0) {
+			size_t m = mapped_now();
+			if (m > worst)
+				worst = m;
+			CHECK(m <= peak + peak / 2 + ((size_t)16 << 20),
+			      "step %ld: %zu MiB mapped for a peak of %zu MiB requested", k, m >> 20, peak >> 20);
+		}
+	}
+	t_info(1, "# ring_mapped: at most %zu MiB mapped, peak requested %zu MiB\n", worst >> 20, peak >> 20);
+	for (int i = 0; i < LIVE; i++)
+		free(ring[i]);
+	free(ring);
+	free(len);
+}
+
+static void decay(void)
+{
+	const size_t total = (size_t)256 << 20;
+	size_t n = total / 96;
+	void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(v != MAP_FAILED, "mmap");
+	uint64_t rs = 5;
+	for (size_t i = 0; i < n; i++) {
+		size_t s = t_range(&rs, 64, 128);
+		v[i] = malloc(s);
+		CHECK(v[i] != NULL, "malloc(%zu)", s);
+		memset(v[i], 1, s);
+	}
+	size_t peak = rss_bytes();
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	munmap(v, n * sizeof *v);
+	double t0 = now_s();
+	size_t rss = peak;
+	void *keep[256] = {0};
+	while (now_s() - t0 < 1.0) {
+		for (int k = 0; k < 2000; k++) {
+			int i = (int)t_range(&rs, 0, 255);
+			free(keep[i]);
+			keep[i] = malloc(t_range(&rs, 16, 2048));
+		}
+		rss = rss_bytes();
+		if (rss < peak / 4)
+			break;
+		struct timespec d = {0, 5 * 1000 * 1000};
+		nanosleep(&d, NULL);
+	}
+	t_info(1, "# decay: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, (now_s() - t0) * 1e3);
+	CHECK(rss < peak / 4, "resident set still %zu MiB 1 s after freeing (peak %zu MiB)", rss >> 20, peak >> 20);
+	for (int i = 0; i < 256; i++)
+		free(keep[i]);
+}
+
+static void large_cached(void)
+{
+	enum { N = 256 };
+	static void *p[N];
+	size_t before = mapped_now(), bytes = 0;
+	uint64_t rs = 9;
+	for (int i = 0; i < N; i++) {
+		size_t s = t_range(&rs, (size_t)64 << 10, (size_t)2 << 20);
+		p[i] = malloc(s);
+		CHECK(p[i] != NULL, "malloc(%zu)", s);
+		memset(p[i], 2, s);
+		bytes += s;
+	}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	size_t after = mapped_now();
+	t_info(1, "# large_cached: %zu MiB allocated, %zu MiB mapped after freeing (%zu before)\n",
+	       bytes >> 20, after >> 20, before >> 20);
+	CHECK(after <= before + ((size_t)64 << 20) + ((size_t)8 << 20),
+	      "%zu MiB still mapped after freeing %zu MiB of LARGE blocks (%zu MiB before)", after >> 20,
+	      bytes >> 20, before >> 20);
+}
+
+T_MAIN(T(ring_mapped), T(decay), T(large_cached))
