@@ -619,12 +619,28 @@ unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     unsafe {
         (*b).next = link(heap, b, (*z).free);
         (*z).free = b;
-        (*z).used = (*z).used.wrapping_sub(1);
-        // Negative: the zone was full. Zero: it is empty, which matters unless it heads its
-        // class list (kept, so a malloc/free loop does not make and release a zone each turn).
-        if ((*z).used as i32) <= 0 && ((*z).used != 0 || !(*z).prev.is_null()) {
-            zone_changed(heap, z);
-        }
+        // `used -= 1`, then the signed test on the flags of that same instruction: negative,
+        // the zone was full (ZONE_FULL_FLAG); zero, it is empty. (Compiled from Rust, this is a
+        // load, a decrement, a store and a test.)
+        // SAFETY: `z` is a live zone descriptor of ours (caller's contract); the instruction
+        // changes only its `used` field, which only this thread writes.
+        core::arch::asm!(
+            "sub dword ptr [{z} + {used}], 1",
+            "jle {changed}",
+            z = in(reg) z,
+            used = const core::mem::offset_of!(Zone, used),
+            changed = label {
+                // Empty matters unless the zone heads its class list (kept, so that a
+                // malloc/free loop does not make and release a zone on every turn).
+                // SAFETY: as above; zone_changed's contract is release_block's.
+                unsafe {
+                    if (*z).used != 0 || !(*z).prev.is_null() {
+                        zone_changed(heap, z);
+                    }
+                }
+            },
+            options(nostack),
+        );
     }
 }
 

@@ -1,14 +1,15 @@
-//! The registry of our segments: one bit per 4 MiB of the 47-bit user address space, set while
-//! a segment of ours is mapped there. `free` asks it first, so that a pointer we do not own is
-//! recognised without reading any memory but our own: five instructions (`shr; cmp; jae; bt;
-//! jnc`).
+//! The registry of our segments: one byte per 4 MiB of the 47-bit user address space, non-zero
+//! while a segment of ours is mapped there. `free` asks it first, so that a pointer we do not
+//! own is recognised without reading any memory but our own: after the address-range test, one
+//! shift and one byte compare (`shr; cmpb; je`).
 //!
-//! The bitmap is 4 MiB of `.bss`: the kernel maps its pages on first touch, so the process pays
-//! one page for every 128 GiB of address space where segments live (in practice one or two
-//! pages), and reading an untouched page costs no memory (it maps the shared zero page).
+//! The map is 32 MiB of `.bss`, address space only: the kernel maps its pages on first touch,
+//! so the process pays one page for every 16 GiB of address space where segments live (in
+//! practice one page), and reading an untouched page costs no memory (it maps the shared zero
+//! page). A bitmap would be 4 MiB but needs two more instructions on every `free`.
 //! Writers hold the pool lock; readers never lock.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::types::SEGMENT_SHIFT;
 
@@ -21,25 +22,23 @@ pub const USER_ADDRESS_MASK: usize = (1 << ADDRESS_BITS) - 1;
 
 #[repr(C, align(4096))]
 pub struct Registry {
-    bits: [AtomicU64; SEGMENTS / 64],
+    present: [AtomicU8; SEGMENTS],
 }
 
 impl Registry {
     pub const fn new() -> Self {
         Registry {
-            bits: [const { AtomicU64::new(0) }; SEGMENTS / 64],
+            present: [const { AtomicU8::new(0) }; SEGMENTS],
         }
     }
 
     /// Whether `addr` lies in a segment of ours.
     #[inline(always)]
     pub fn contains(&self, addr: usize) -> bool {
-        let seg = addr >> SEGMENT_SHIFT;
-        if seg >= SEGMENTS {
-            return false;
+        match self.present.get(addr >> SEGMENT_SHIFT) {
+            Some(b) => b.load(Ordering::Relaxed) != 0,
+            None => false,
         }
-        let word = self.bits[seg / 64].load(Ordering::Relaxed);
-        word & (1u64 << (seg % 64)) != 0
     }
 
     /// `contains` for an address the caller knows to be covered (no bit outside
@@ -49,27 +48,25 @@ impl Registry {
     /// `addr & !USER_ADDRESS_MASK == 0`.
     #[inline(always)]
     pub unsafe fn contains_covered(&self, addr: usize) -> bool {
-        let seg = addr >> SEGMENT_SHIFT;
-        // SAFETY: addr < 2^ADDRESS_BITS (caller's contract), so seg / 64 < SEGMENTS / 64.
-        let word = unsafe { self.bits.get_unchecked(seg / 64) }.load(Ordering::Relaxed);
-        word & (1u64 << (seg % 64)) != 0
+        // SAFETY: addr < 2^ADDRESS_BITS (caller's contract), so the index is below SEGMENTS.
+        unsafe { self.present.get_unchecked(addr >> SEGMENT_SHIFT) }.load(Ordering::Relaxed) != 0
     }
 
     /// Adds the segment at `addr` (4 MiB-aligned, below 2^47). Caller holds the pool lock.
     pub fn insert(&self, addr: usize) -> bool {
-        let seg = addr >> SEGMENT_SHIFT;
-        if seg >= SEGMENTS {
-            return false;
+        match self.present.get(addr >> SEGMENT_SHIFT) {
+            Some(b) => {
+                b.store(1, Ordering::Release);
+                true
+            }
+            None => false,
         }
-        self.bits[seg / 64].fetch_or(1u64 << (seg % 64), Ordering::Release);
-        true
     }
 
     /// Removes the segment at `addr`. Caller holds the pool lock.
     pub fn remove(&self, addr: usize) {
-        let seg = addr >> SEGMENT_SHIFT;
-        if seg < SEGMENTS {
-            self.bits[seg / 64].fetch_and(!(1u64 << (seg % 64)), Ordering::Release);
+        if let Some(b) = self.present.get(addr >> SEGMENT_SHIFT) {
+            b.store(0, Ordering::Release);
         }
     }
 }
@@ -80,5 +77,5 @@ impl Default for Registry {
     }
 }
 
-/// The one registry (its own static: 4 MiB of `.bss`).
+/// The one registry (its own static: 32 MiB of `.bss`).
 pub static REGISTRY: Registry = Registry::new();

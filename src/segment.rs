@@ -469,10 +469,11 @@ pub fn release_pooled() {
 pub unsafe fn owner_zone_at(seg: *mut Segment, p: usize) -> *mut Zone {
     let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
     // SAFETY: the header is mapped (caller's contract). The owner is the only writer of the
-    // map, so reading the offset half of its own entry races with nothing.
+    // map, so a plain read of the offset half of its own entry races with no write (other
+    // threads only read the map).
     unsafe {
-        let entry = (*seg).slice_zone.as_ptr().add(slice) as *const AtomicU16;
-        (seg as *mut u8).add((*entry).load(Ordering::Relaxed) as usize) as *mut Zone
+        let entry = (*seg).slice_zone.as_ptr().add(slice) as *const u16;
+        (seg as *mut u8).add(entry.read() as usize) as *mut Zone
     }
 }
 
