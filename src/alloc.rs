@@ -250,6 +250,50 @@ pub fn requested_size(p: *mut u8) -> Option<usize> {
 /// # Safety
 /// As for [`free`]: `p` is null or a block of ours that nobody else uses.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    let a = p as usize;
+    // The owner's path for its own small blocks, after the same one-mask test as `free`.
+    // SAFETY: the mask leaves only addresses the registry covers; when it says the pointer lies
+    // in a mapped segment of ours, owner_resize's contract holds.
+    unsafe {
+        if a & debug::fast_free_mask() == 0
+            && size.wrapping_sub(1) < SMALL_MAX
+            && REGISTRY.contains_covered(a)
+        {
+            match heap::owner_resize(a, size) {
+                heap::Resize::InPlace => return p,
+                heap::Resize::Move(old_usable) => return realloc_move(p, size, old_usable),
+                heap::Resize::Refused => return ptr::null_mut(),
+                heap::Resize::NotOwner => {}
+            }
+        }
+        realloc_general(p, size)
+    }
+}
+
+/// Moves block `p` (`old_usable` bytes) to a new block of `size` bytes.
+///
+/// # Safety
+/// `p` is a live block of ours of `old_usable` bytes that nobody else uses.
+unsafe fn realloc_move(p: *mut u8, size: usize, old_usable: usize) -> *mut u8 {
+    let q = malloc(size);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: p is a live block of `old_usable` bytes (caller's contract), q a fresh block of
+    // at least `size` bytes; they do not overlap.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old_usable.min(size));
+        free(p);
+    }
+    q
+}
+
+/// `realloc` of everything the owner's path above does not serve.
+///
+/// # Safety
+/// As for [`realloc`].
+#[inline(never)]
+unsafe fn realloc_general(p: *mut u8, size: usize) -> *mut u8 {
     if debug::active() {
         // SAFETY: the caller's contract.
         return unsafe { debug::realloc(p, size) };
@@ -287,17 +331,9 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         }
         old_usable = b.usable;
     }
-    let q = malloc(size);
-    if q.is_null() {
-        return q;
-    }
     // SAFETY: p is a live block of `old_usable` bytes (checked above; nobody else uses it by
-    // the caller's contract), q a fresh block of at least `size` bytes; they do not overlap.
-    unsafe {
-        ptr::copy_nonoverlapping(p, q, old_usable.min(size));
-        free(p);
-    }
-    q
+    // the caller's contract).
+    unsafe { realloc_move(p, size, old_usable) }
 }
 
 /// An aligned block: `align` is a power of two (the C entry points check their own rules).

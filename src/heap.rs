@@ -151,7 +151,7 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
 }
 
 /// Tidies a heap whose thread exits: takes back the blocks other threads freed into it, so
-/// that zones emptied meanwhile are released as usual. The heap keeps its zones for the next
+/// that zones emptied meanwhile are released as usual, and gives back its empty segments. The heap keeps its zones for the next
 /// thread, which usually comes soon (thread pools, servers); walking every zone here would
 /// make each thread exit cost O(heap).
 ///
@@ -162,6 +162,9 @@ unsafe fn heap_trim(heap: *mut Heap) {
     unsafe {
         if (*heap).ready {
             collect_remote(heap);
+            // Empty segments wait for a purge delay that nobody would run while the heap sits
+            // in the pool: they go back now (pages purged, segments pooled for any heap).
+            segment::release_empty_segments(heap);
         }
     }
 }
@@ -548,6 +551,56 @@ pub unsafe fn owner_usable_size(a: usize) -> Option<usize> {
         }
         let live = (*((*z).start as *const AtomicU16).add(idx)).load(Ordering::Relaxed) != 0;
         Some(if live { (*z).bsize } else { 0 })
+    }
+}
+
+/// What `owner_resize` found.
+pub enum Resize {
+    /// The block stays where it is (its requested size is updated).
+    InPlace,
+    /// The block must move; it has this many usable bytes.
+    Move(usize),
+    /// Not a live block (free, or not at a block start): `realloc` returns null.
+    Refused,
+    /// The segment is another heap's: the general path decides.
+    NotOwner,
+}
+
+/// `realloc` of a pointer in a segment of ours to `size` bytes (`1..=SMALL_MAX`), when the
+/// segment is the calling thread's: from the owner's zone descriptor, as in `free`. A block
+/// stays in place when `size` fits its class and is not much smaller (at least half the block,
+/// or of the same class anyway).
+///
+/// # Safety
+/// `a` lies in a mapped segment of ours.
+#[inline(always)]
+pub unsafe fn owner_resize(a: usize, size: usize) -> Resize {
+    let seg = segment_of(a);
+    // SAFETY: as in free_in_segment's owner path.
+    unsafe {
+        if (*seg).heap.load(Ordering::Relaxed) != tls::heap() {
+            return Resize::NotOwner;
+        }
+        let z = segment::owner_zone_at(seg, a);
+        let off = a.wrapping_sub((*z).blocks as usize);
+        if off >= (*z).span {
+            return Resize::Refused;
+        }
+        let idx = (off * (*z).inv) >> 32;
+        let bsize = (*z).bsize;
+        if idx * bsize != off {
+            return Resize::Refused;
+        }
+        let req = &*((*z).start as *const AtomicU16).add(idx);
+        if req.load(Ordering::Relaxed) == 0 {
+            return Resize::Refused;
+        }
+        let c = (*z).class.load(Ordering::Relaxed) as usize;
+        if size <= bsize && (size >= bsize / 2 || crate::size_class::class_of(size) == c) {
+            req.store(size as u16 + 1, Ordering::Relaxed);
+            return Resize::InPlace;
+        }
+        Resize::Move(bsize)
     }
 }
 
