@@ -66,6 +66,21 @@ fn link(heap: *mut Heap, _slot: *mut Block, next: *mut Block) -> *mut Block {
     (next as usize ^ key) as *mut Block
 }
 
+/// The end of a zone's free list: the base of the zone's segment, where no block can start
+/// (the header is there). It lies in the same segment as every block of the list, so the last
+/// pop passes the link check of the fast path like any other; and `list_is_empty` tells it,
+/// and null (the empty zone's list), by one test of the low bits.
+#[inline(always)]
+pub(crate) fn list_end(z: *mut Zone) -> *mut Block {
+    segment_of(z as usize) as *mut Block
+}
+
+/// Whether a free-list head is the end of its list (or null).
+#[inline(always)]
+fn list_is_empty(b: *mut Block) -> bool {
+    (b as usize) & (crate::types::SEGMENT_SIZE - 1) == 0
+}
+
 /// Pops the head of zone `z`'s free list (non-empty), checking the link it follows.
 ///
 /// # Safety
@@ -85,15 +100,15 @@ unsafe fn pop(heap: *mut Heap, z: *mut Zone) -> *mut Block {
     }
 }
 
-/// A decoded link that leaves its segment: the end of the list, or a block overwritten after
-/// it was freed (reported through FT_MALLOC_CHECK; the rest of the list is dropped).
+/// A decoded link that leaves its segment: a block overwritten after it was freed (reported
+/// through FT_MALLOC_CHECK; the rest of the list is dropped, the list ends here).
 #[cold]
 #[inline(never)]
 fn broken_link(b: *mut Block, next: *mut Block) -> *mut Block {
     if !next.is_null() {
         crate::debug::report_broken_link(b as usize);
     }
-    ptr::null_mut()
+    segment_of(b as usize) as *mut Block
 }
 
 /// Takes a heap for a new thread: the first heap (in the globals), a pooled one, or a new one.
@@ -229,14 +244,14 @@ unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
 pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
     let heap = tls::heap();
     // SAFETY: the TLS heap is this thread's own ready heap, or a sentinel whose class lists all
-    // point at the empty zone (whose free list is null). A non-null free-list head is a free
-    // block of that zone. `c` comes from `class_of` (below CLASS_COUNT).
+    // point at the empty zone (whose free list is null). A free-list head that is not the end
+    // of its list is a free block of that zone. `c` comes from `class_of` (below CLASS_COUNT).
     unsafe {
         let z = *(*heap).classes.get_unchecked(c);
         let b = (*z).free;
-        if !b.is_null() {
+        if !list_is_empty(b) {
             let next = link(heap, b, (*b).next);
-            // The last block of the list, or a broken link: the slow path sorts it out.
+            // A broken link: the slow path reports it.
             if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
                 (*z).free = next;
                 (*z).used += 1;
@@ -280,7 +295,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
             heap_prepare(heap);
         }
         let mut z = (*heap).classes[c];
-        if (*z).free.is_null() {
+        if list_is_empty((*z).free) {
             // The common case first: the current zone has never-used blocks left, and no block
             // came back from another thread (those are reused before new ones are touched).
             if z != EMPTY_ZONE.get()
@@ -347,13 +362,12 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
         if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
             collect_remote(heap);
         }
-        let now = os::now_ms();
-        if (*heap).purge_at == 0 {
-            // A tick, so that empty class heads are looked at even when no zone was released.
-            (*heap).purge_at = now + segment::PURGE_DELAY_MS;
-        } else if now >= (*heap).purge_at {
-            release_empty_heads(heap);
-            segment::purge_due(heap, now);
+        // The purge clock, read on one refill in PURGE_CHECK_EVERY (a refill can come every
+        // other allocation when zones are nearly full, and a clock read costs as much as a
+        // malloc), and before making a zone.
+        (*heap).refills = (*heap).refills.wrapping_add(1);
+        if (*heap).refills.is_multiple_of(PURGE_CHECK_EVERY) {
+            purge_tick(heap);
         }
         let empty = EMPTY_ZONE.get();
         loop {
@@ -361,7 +375,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             if z == empty {
                 break;
             }
-            if !(*z).free.is_null() {
+            if !list_is_empty((*z).free) {
                 return z;
             }
             if ((*z).extended as usize) < GEOMETRY[c].nblocks {
@@ -371,6 +385,9 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             class_unlink(heap, c, z);
             (*z).used |= ZONE_FULL_FLAG;
         }
+        if !(*heap).refills.is_multiple_of(PURGE_CHECK_EVERY) {
+            purge_tick(heap);
+        }
         let z = segment::zone_create(heap, c);
         if z.is_null() {
             return z;
@@ -378,6 +395,28 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
         class_push_front(heap, c, z);
         extend(heap, z, c);
         z
+    }
+}
+
+/// Refills per purge-clock read (see `refill`).
+const PURGE_CHECK_EVERY: u32 = 8;
+
+/// Reads the purge clock: arms the heap's tick if none is pending, or runs the purges that are
+/// due (empty class heads, then free slices past their delay).
+///
+/// # Safety
+/// `heap` is owned by the caller.
+unsafe fn purge_tick(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let now = os::now_ms();
+        if (*heap).purge_at == 0 {
+            // A tick, so that empty class heads are looked at even when no zone was released.
+            (*heap).purge_at = now + segment::PURGE_DELAY_MS;
+        } else if now >= (*heap).purge_at {
+            release_empty_heads(heap);
+            segment::purge_due(heap, now);
+        }
     }
 }
 
@@ -433,7 +472,9 @@ unsafe fn class_unlink(heap: *mut Heap, c: usize, z: *mut Zone) {
         } else {
             (*(*z).prev).next = (*z).next;
         }
-        if !(*z).next.is_null() {
+        if (*z).next.is_null() {
+            (*heap).class_tails[c] = (*z).prev;
+        } else {
             (*(*z).next).prev = (*z).prev;
         }
         (*z).next = ptr::null_mut();
@@ -450,6 +491,7 @@ unsafe fn class_push_front(heap: *mut Heap, c: usize, z: *mut Zone) {
         (*z).prev = ptr::null_mut();
         if head == EMPTY_ZONE.get() {
             (*z).next = ptr::null_mut();
+            (*heap).class_tails[c] = z;
         } else {
             (*z).next = head;
             (*head).prev = z;
@@ -458,22 +500,24 @@ unsafe fn class_push_front(heap: *mut Heap, c: usize, z: *mut Zone) {
     }
 }
 
+/// Puts `z` at the end of its class list: a zone that was full and got a block back is used
+/// after the others, by which time more of its blocks have come back (put right behind the
+/// head, it would serve one allocation and be full again, at the cost of a refill each time).
+///
 /// # Safety
 /// `z` is in no class list; `heap` owned by the caller.
-unsafe fn class_insert_second(heap: *mut Heap, c: usize, z: *mut Zone) {
+unsafe fn class_push_back(heap: *mut Heap, c: usize, z: *mut Zone) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        let head = (*heap).classes[c];
-        if head == EMPTY_ZONE.get() {
+        let tail = (*heap).class_tails[c];
+        if (*heap).classes[c] == EMPTY_ZONE.get() || tail.is_null() {
             class_push_front(heap, c, z);
             return;
         }
-        (*z).prev = head;
-        (*z).next = (*head).next;
-        if !(*head).next.is_null() {
-            (*(*head).next).prev = z;
-        }
-        (*head).next = z;
+        (*z).next = ptr::null_mut();
+        (*z).prev = tail;
+        (*tail).next = z;
+        (*heap).class_tails[c] = z;
     }
 }
 
@@ -707,7 +751,7 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         if (*z).used & ZONE_FULL_FLAG != 0 {
             (*z).used &= !ZONE_FULL_FLAG;
-            class_insert_second(heap, c, z);
+            class_push_back(heap, c, z);
             return;
         }
         if (*z).used == 0 && (*heap).classes[c] != z {

@@ -247,7 +247,7 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         }
         (*seg).dirty_mask |= bits;
         let z = ptr::addr_of_mut!((*seg).zones[first]);
-        (*z).free = ptr::null_mut();
+        (*z).free = crate::heap::list_end(z);
         (*z).start = start;
         (*z).blocks = start.add(g.blocks_offset);
         (*z).inv = g.inv;

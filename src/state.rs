@@ -31,6 +31,7 @@ impl<T> Guarded<T> {
 pub const fn empty_heap() -> Heap {
     Heap {
         classes: [ptr::null_mut(); CLASS_COUNT],
+        class_tails: [ptr::null_mut(); CLASS_COUNT],
         remote_free: AtomicPtr::new(ptr::null_mut()),
         avail: ptr::null_mut(),
         segments: 0,
@@ -39,6 +40,7 @@ pub const fn empty_heap() -> Heap {
         purge_at: 0,
         link_key: 0,
         empty_segments: 0,
+        refills: 0,
     }
 }
 

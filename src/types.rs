@@ -174,6 +174,8 @@ pub struct Heap {
     /// Per size class: the first zone of the class list (`EMPTY_ZONE` when the list is empty),
     /// where allocation pops from.
     pub classes: [*mut Zone; CLASS_COUNT],
+    /// Per size class: the last zone of the class list (null when the list is empty).
+    pub class_tails: [*mut Zone; CLASS_COUNT],
     /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner.
     pub remote_free: AtomicPtr<Block>,
     /// Segments of this heap with at least one free slice.
@@ -191,6 +193,8 @@ pub struct Heap {
     /// Empty segments the heap keeps for the purge delay (at most `EMPTY_SEGMENTS_KEPT`; more
     /// go to the pool at once, their pages given back).
     pub empty_segments: usize,
+    /// Owner-only: refills so far (the purge clock is read on a fraction of them).
+    pub refills: u32,
 }
 
 /// Byte offset of `Segment::zones` from the segment start.
