@@ -537,7 +537,7 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
     // the zone. Otherwise the checks of small_classify apply.
     unsafe {
         if (*seg).heap.load(Ordering::Relaxed) != heap {
-            return match segment::small_classify(a) {
+            return match segment::small_classify_mapped(a) {
                 segment::Lookup::Block(r) => {
                     if free_small(&r, p) {
                         Ok(())

@@ -527,8 +527,18 @@ pub fn small_classify(p: usize) -> Lookup {
     if !REGISTRY.contains(p) {
         return Lookup::Outside;
     }
+    // SAFETY: the registry says a segment of ours is mapped there.
+    unsafe { small_classify_mapped(p) }
+}
+
+/// `small_classify` of a pointer the registry already placed in a segment of ours.
+///
+/// # Safety
+/// `p` lies in a mapped segment of ours.
+#[inline(always)]
+pub unsafe fn small_classify_mapped(p: usize) -> Lookup {
     let seg = segment_of(p);
-    // SAFETY: the registry says a segment of ours is mapped at `seg`; the header is inside it.
+    // SAFETY: a segment of ours is mapped at `seg` (caller's contract); the header is inside it.
     // The class from the slice map is masked into GEOMETRY (entries past the last class have
     // span 0), so the requested entry computed from it lies inside the zone, inside the
     // segment, whatever a concurrent writer did.
