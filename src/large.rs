@@ -4,12 +4,20 @@
 //! A table, keyed by the block's address, records every live LARGE block (mapping length and
 //! requested size), so `free` of a pointer that is not ours is recognised without touching it.
 //! Freed mappings are kept in a cache of free ranges (at most `CACHE_SLOTS` ranges and
-//! `CACHE_BYTES` bytes, each unmapped after `CACHE_EXPIRY_MS` unused): a request takes the
-//! smallest range that fits, splitting a larger one; a freed block joins the cached ranges next
-//! to it; a growing `realloc` extends into the range after it (a fresh mapping of up to
-//! `GROW_ROOM_MAX` bytes comes with as much again of untouched room behind it). So a malloc/free loop of LARGE
-//! blocks does not map and unmap on every turn, and their pages are not faulted in again.
-//! Everything is under `LargeState::lock`, never held across a system call.
+//! `CACHE_BYTES` bytes, each unmapped after `CACHE_EXPIRY_MS` unused; out of slots, the
+//! smallest range goes):
+//! - a request takes the smallest range that fits, splitting a larger one;
+//! - a freed block joins the cached ranges next to it;
+//! - a growing `realloc` extends into the range after it (a fresh mapping of up to
+//!   `GROW_ROOM_MAX` bytes comes with as much again of untouched room behind it);
+//! - a request that no range fits joins a fresh mapping to a cached range whose pages are in
+//!   memory, below or above it (`take_extended`), so that most of its pages need no fault;
+//! - before zones fault in fresh pages, the cached ranges whose pages are in memory are purged
+//!   (`purge_cached`), so that memory freed as LARGE blocks does not add to the peak.
+//!
+//! So a malloc/free loop of LARGE blocks does not map and unmap on every turn, and their pages
+//! are not faulted in again. Everything is under `LargeState::lock`, never held across a system
+//! call.
 
 use core::ptr;
 
