@@ -18,7 +18,9 @@ use crate::segment::{self, segment_of, SmallRef};
 use crate::size_class::GEOMETRY;
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, UNINIT_HEAP};
 use crate::tls;
-use crate::types::{Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, SEGMENT_SHIFT, ZONE_FULL_FLAG};
+use crate::types::{
+    Block, Heap, Segment, Zone, CLASS_COUNT, PAGE_SIZE, SEGMENT_SHIFT, ZONE_FULL_FLAG,
+};
 
 /// Heaps are carved from mappings of this size.
 const HEAP_CHUNK: usize = 64 * 1024;
@@ -549,22 +551,50 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
                 segment::Lookup::Outside => Err(Misuse::NotOwned),
             };
         }
-        let z = segment::owner_zone_at(seg, a);
-        let off = a.wrapping_sub((*z).blocks as usize);
-        if off >= (*z).span {
-            return Err(Misuse::Interior(None));
-        }
-        let idx = (off * (*z).inv) >> 32;
-        if idx * (*z).bsize != off {
-            return Err(interior(z, off));
-        }
-        let req = &*((*z).start as *const AtomicU16).add(idx);
+        let (z, req) = match owner_lookup(seg, a) {
+            OwnerLookup::Block(z, req) => (z, req),
+            OwnerLookup::OutsideBlocks => return Err(Misuse::Interior(None)),
+            OwnerLookup::Interior(z, off) => return Err(interior(z, off)),
+        };
         if req.load(Ordering::Relaxed) == 0 {
             return Err(Misuse::DoubleFree);
         }
         req.store(0, Ordering::Relaxed);
         release_block(heap, z, p as *mut Block);
         Ok(())
+    }
+}
+
+/// What the owner's own zone descriptors say of a pointer in one of its segments.
+enum OwnerLookup {
+    /// Not in the blocks of a zone (a free slice, the header, a `requested` array).
+    OutsideBlocks,
+    /// Inside a block of zone `z`, this many bytes past its block 0, not at a block start.
+    Interior(*mut Zone, usize),
+    /// The start of a block of zone `z`, whose `requested` entry is this.
+    Block(*mut Zone, &'static AtomicU16),
+}
+
+/// The owner's checks of `free`, `realloc` and `malloc_usable_size`: from its own zone
+/// descriptor (consistent, since only the owner changes it), whether `a` is a block start.
+///
+/// # Safety
+/// `seg` is the mapped segment that contains `a`, owned by the calling thread's heap.
+#[inline(always)]
+unsafe fn owner_lookup(seg: *mut Segment, a: usize) -> OwnerLookup {
+    // SAFETY: guaranteed by the caller: the descriptor is ours; the entry computed from it lies
+    // in the zone, which lives as long as the segment (never unmapped while it holds a zone).
+    unsafe {
+        let z = segment::owner_zone_at(seg, a);
+        let off = a.wrapping_sub((*z).blocks as usize);
+        if off >= (*z).span {
+            return OwnerLookup::OutsideBlocks;
+        }
+        let idx = (off * (*z).inv) >> 32;
+        if idx * (*z).bsize != off {
+            return OwnerLookup::Interior(z, off);
+        }
+        OwnerLookup::Block(z, &*((*z).start as *const AtomicU16).add(idx))
     }
 }
 
@@ -578,23 +608,16 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
 #[inline(always)]
 pub unsafe fn owner_usable_size(a: usize) -> Option<usize> {
     let seg = segment_of(a);
-    // SAFETY: as in free_in_segment's owner path: the segment is mapped, and when it is this
-    // thread's, its descriptors are consistent and the entry lies in the zone.
+    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is this
+    // thread's.
     unsafe {
         if (*seg).heap.load(Ordering::Relaxed) != tls::heap() {
             return None;
         }
-        let z = segment::owner_zone_at(seg, a);
-        let off = a.wrapping_sub((*z).blocks as usize);
-        if off >= (*z).span {
-            return Some(0);
-        }
-        let idx = (off * (*z).inv) >> 32;
-        if idx * (*z).bsize != off {
-            return Some(0);
-        }
-        let live = (*((*z).start as *const AtomicU16).add(idx)).load(Ordering::Relaxed) != 0;
-        Some(if live { (*z).bsize } else { 0 })
+        Some(match owner_lookup(seg, a) {
+            OwnerLookup::Block(z, req) if req.load(Ordering::Relaxed) != 0 => (*z).bsize,
+            _ => 0,
+        })
     }
 }
 
@@ -620,25 +643,19 @@ pub enum Resize {
 #[inline(always)]
 pub unsafe fn owner_resize(a: usize, size: usize) -> Resize {
     let seg = segment_of(a);
-    // SAFETY: as in free_in_segment's owner path.
+    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is this
+    // thread's.
     unsafe {
         if (*seg).heap.load(Ordering::Relaxed) != tls::heap() {
             return Resize::NotOwner;
         }
-        let z = segment::owner_zone_at(seg, a);
-        let off = a.wrapping_sub((*z).blocks as usize);
-        if off >= (*z).span {
+        let OwnerLookup::Block(z, req) = owner_lookup(seg, a) else {
             return Resize::Refused;
-        }
-        let idx = (off * (*z).inv) >> 32;
-        let bsize = (*z).bsize;
-        if idx * bsize != off {
-            return Resize::Refused;
-        }
-        let req = &*((*z).start as *const AtomicU16).add(idx);
+        };
         if req.load(Ordering::Relaxed) == 0 {
             return Resize::Refused;
         }
+        let bsize = (*z).bsize;
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         if size <= bsize && (size >= bsize / 2 || crate::size_class::class_of(size) == c) {
             req.store(size as u16 + 1, Ordering::Relaxed);
