@@ -47,8 +47,8 @@ pub unsafe fn heap_prepare(h: *mut Heap) {
     }
 }
 
-/// Whether free-list links are encoded and checked (see `link`). Measured cost: see
-/// bench/results.md ("safe-linking").
+/// Whether free-list links are encoded and checked (see `link`). Measured cost (callgrind,
+/// bench/hotpath): 6 instructions per malloc+free pair (75/72/76 without, 81/78/82 with).
 pub const SAFE_LINKING: bool = true;
 
 /// Free-list links are stored encoded ("safe-linking", after glibc 2.32): the word in a free
@@ -59,7 +59,7 @@ pub const SAFE_LINKING: bool = true;
 /// attacker who can read one link and knows one heap address lacks, and costs two instructions
 /// per link.)
 #[inline(always)]
-fn link(heap: *mut Heap, _slot: *mut Block, next: *mut Block) -> *mut Block {
+fn link(heap: *mut Heap, next: *mut Block) -> *mut Block {
     if !SAFE_LINKING {
         return next;
     }
@@ -92,7 +92,7 @@ unsafe fn pop(heap: *mut Heap, z: *mut Zone) -> *mut Block {
     // SAFETY: guaranteed by the caller; the head is a free block of the zone.
     unsafe {
         let b = (*z).free;
-        let next = link(heap, b, (*b).next);
+        let next = link(heap, (*b).next);
         (*z).free = if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
             next
         } else {
@@ -252,7 +252,7 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
         let z = *(*heap).classes.get_unchecked(c);
         let b = (*z).free;
         if !list_is_empty(b) {
-            let next = link(heap, b, (*b).next);
+            let next = link(heap, (*b).next);
             // A broken link: the slow path reports it.
             if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
                 (*z).free = next;
@@ -344,10 +344,10 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
         let mut b = first;
         for _ in 1..n {
             let next = b.add(g.bsize);
-            (*(b as *mut Block)).next = link(heap, b as *mut Block, next as *mut Block);
+            (*(b as *mut Block)).next = link(heap, next as *mut Block);
             b = next;
         }
-        (*(b as *mut Block)).next = link(heap, b as *mut Block, (*z).free);
+        (*(b as *mut Block)).next = link(heap, (*z).free);
         (*z).free = first as *mut Block;
         (*z).extended += n as u32;
     }
@@ -731,7 +731,7 @@ unsafe fn push_remote(owner: *mut Heap, b: *mut Block) {
 unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        (*b).next = link(heap, b, (*z).free);
+        (*b).next = link(heap, (*z).free);
         (*z).free = b;
         // `used -= 1`, then the signed test on the flags of that same instruction: negative,
         // the zone was full (ZONE_FULL_FLAG); zero, it is empty. (Compiled from Rust, this is a
