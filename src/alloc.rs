@@ -18,6 +18,16 @@ use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 /// Largest size any request may have (C's PTRDIFF_MAX).
 const MAX_REQUEST: usize = isize::MAX as usize;
 
+/// Whether the fast paths of `free`, `realloc` and `malloc_usable_size` may take pointer `a`:
+/// no debug mode is on and a segment of ours is mapped there. One mask test covers both the
+/// address range the registry covers and the debug modes (the mask is all ones while one is on:
+/// see `debug::fast_free_mask`; only null passes it then, and no segment is at 0).
+#[inline(always)]
+fn fast_path_segment(a: usize) -> bool {
+    // SAFETY: the mask test leaves only addresses the registry covers.
+    a & debug::fast_free_mask() == 0 && unsafe { REGISTRY.contains_covered(a) }
+}
+
 #[cold]
 fn out_of_memory() -> *mut u8 {
     os::set_errno(libc::ENOMEM);
@@ -102,12 +112,10 @@ pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let a = p as usize;
-    // One mask test covers both the address range of the registry and the debug modes (the
-    // mask is all ones while one is on: see debug::fast_free_mask).
-    // SAFETY: the mask leaves only addresses the registry covers; when it says the pointer
-    // lies in a mapped segment of ours, free_in_segment's contract holds.
+    // SAFETY: fast_path_segment says a segment of ours is mapped there: free_in_segment's
+    // contract.
     unsafe {
-        if a & debug::fast_free_mask() == 0 && REGISTRY.contains_covered(a) {
+        if fast_path_segment(a) {
             let _ = heap::free_in_segment(p);
             return;
         }
@@ -197,11 +205,10 @@ pub(crate) fn calloc_plain(n: usize, size: usize) -> *mut u8 {
 #[inline(always)]
 pub fn usable_size(p: *mut u8) -> usize {
     let a = p as usize;
-    // The same one-mask test as `free` (all ones while a debug mode is on).
-    // SAFETY: the mask leaves only addresses the registry covers; when it says the pointer lies
-    // in a mapped segment of ours, owner_usable_size's contract holds.
+    // SAFETY: fast_path_segment says a segment of ours is mapped there: owner_usable_size's
+    // contract.
     unsafe {
-        if a & debug::fast_free_mask() == 0 && REGISTRY.contains_covered(a) {
+        if fast_path_segment(a) {
             if let Some(n) = heap::owner_usable_size(a) {
                 return n;
             }
@@ -251,14 +258,11 @@ pub fn requested_size(p: *mut u8) -> Option<usize> {
 /// As for [`free`]: `p` is null or a block of ours that nobody else uses.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let a = p as usize;
-    // The owner's path for its own small blocks, after the same one-mask test as `free`.
-    // SAFETY: the mask leaves only addresses the registry covers; when it says the pointer lies
-    // in a mapped segment of ours, owner_resize's contract holds.
+    // The owner's path for its own small blocks (sizes 1..=SMALL_MAX).
+    // SAFETY: fast_path_segment says a segment of ours is mapped there: owner_resize's
+    // contract.
     unsafe {
-        if a & debug::fast_free_mask() == 0
-            && size.wrapping_sub(1) < SMALL_MAX
-            && REGISTRY.contains_covered(a)
-        {
+        if size.wrapping_sub(1) < SMALL_MAX && fast_path_segment(a) {
             match heap::owner_resize(a, size) {
                 heap::Resize::InPlace => return p,
                 heap::Resize::Move(old_usable) => return realloc_move(p, size, old_usable),

@@ -37,17 +37,17 @@ static FAST_SIZE_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MAX + 1);
 /// only null passes, and the registry has no segment at 0).
 static FAST_FREE_MASK: AtomicUsize = AtomicUsize::new(!crate::registry::USER_ADDRESS_MASK);
 
-/// Reads a word-sized static with one RIP-relative instruction: rustc reaches statics of a
-/// `cdylib` through the GOT (a second, dependent load), and these sit on every `malloc` and
-/// `free`.
+/// Reads a static with one RIP-relative instruction (`$load` is the instruction and operand
+/// size, e.g. `"mov {v}, qword ptr"`): rustc reaches statics of a `cdylib` through the GOT (a
+/// second, dependent load), and these sit on every `malloc` and `free`.
 macro_rules! rip_load {
-    ($width:literal, $static:path) => {{
+    ($load:literal, $static:path) => {{
         let v: usize;
         // SAFETY: a relaxed load of an atomic that lives as long as the library; `sym`
         // resolves to it directly (it is not exported, so it cannot be interposed).
         unsafe {
             core::arch::asm!(
-                concat!("mov", $width, " {v}, ", "qword ptr [rip + {s}]"),
+                concat!($load, " [rip + {s}]"),
                 v = out(reg) v,
                 s = sym $static,
                 options(nostack, readonly, preserves_flags, pure),
@@ -60,13 +60,13 @@ macro_rules! rip_load {
 /// See `FAST_SIZE_LIMIT`.
 #[inline(always)]
 pub fn fast_size_limit() -> usize {
-    rip_load!("", FAST_SIZE_LIMIT)
+    rip_load!("mov {v}, qword ptr", FAST_SIZE_LIMIT)
 }
 
 /// See `FAST_FREE_MASK`.
 #[inline(always)]
 pub fn fast_free_mask() -> usize {
-    rip_load!("", FAST_FREE_MASK)
+    rip_load!("mov {v}, qword ptr", FAST_FREE_MASK)
 }
 static CHECK: AtomicU8 = AtomicU8::new(0);
 static SCRIBBLE: AtomicBool = AtomicBool::new(false);
@@ -87,23 +87,9 @@ pub const CANARY: u8 = 0xCB;
 const CANARY_CHECKED: usize = 64;
 
 /// Whether the checked paths are in use.
-///
-/// Read with one RIP-relative instruction: rustc reaches statics of a `cdylib` through the
-/// GOT (a second, dependent load), and this test sits on every `malloc` and `free`.
 #[inline(always)]
 pub fn active() -> bool {
-    let v: u32;
-    // SAFETY: a one-byte relaxed load of an `AtomicBool` that lives as long as the library;
-    // `sym` resolves to it directly (it is not exported, so it cannot be interposed).
-    unsafe {
-        core::arch::asm!(
-            "movzx {v:e}, byte ptr [rip + {flag}]",
-            v = out(reg) v,
-            flag = sym ACTIVE,
-            options(nostack, readonly, preserves_flags, pure),
-        );
-    }
-    v != 0
+    rip_load!("movzx {v:e}, byte ptr", ACTIVE) != 0
 }
 
 /// Whether zones made now poison their fresh blocks (`FT_MALLOC_GUARD`).
