@@ -335,6 +335,14 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
     r
 }
 
+/// Caches free range `m` (`touched`: its pages may be in memory; `(0, 0)`: only expire old
+/// entries), unmapping what the cache evicts.
+fn cache_range(m: (usize, usize), touched: bool) {
+    for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched)) {
+        os::unmap(a as *mut u8, len);
+    }
+}
+
 fn page_round(size: usize) -> Option<usize> {
     size.checked_add(PAGE_SIZE - 1)
         .map(|s| s & !(PAGE_SIZE - 1))
@@ -375,9 +383,7 @@ fn take_extended(need: usize) -> Option<usize> {
     if !REGISTRY.contains(a + len) && !os::map(extra, a + len).is_null() {
         return Some(a);
     }
-    for (e, elen) in with_inner(|s| s.cache_put((a, len), os::now_ms(), true)) {
-        os::unmap(e as *mut u8, elen);
-    }
+    cache_range((a, len), true);
     None
 }
 
@@ -403,9 +409,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             from_cache = true;
         } else {
             // A miss: a good moment to give back mappings cached too long.
-            for (a, len) in with_inner(|s| s.cache_put((0, 0), os::now_ms(), false)) {
-                os::unmap(a as *mut u8, len);
-            }
+            cache_range((0, 0), false);
             // Map room to grow: a block up to GROW_ROOM_MAX gets as much again behind it, cached
             // as a free range (address space only: its pages are not touched), so that a
             // `realloc` doubling the block extends in place, without a copy or a system call.
@@ -419,9 +423,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                 p = map_or_retry(need);
             } else {
                 let tail = (p as usize + need, room);
-                for (a, len) in with_inner(|s| s.cache_put(tail, os::now_ms(), false)) {
-                    os::unmap(a as *mut u8, len);
-                }
+                cache_range(tail, false);
             }
             if p.is_null() {
                 os::set_errno(libc::ENOMEM);
@@ -604,9 +606,7 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     if fits {
         // The cut tail is a free range like any other: cached, or unmapped if it cannot be.
         if extra != 0 {
-            for (a, len) in with_inner(|s| s.cache_put((end, extra), os::now_ms(), true)) {
-                os::unmap(a as *mut u8, len);
-            }
+            cache_range((end, extra), true);
         }
         return true;
     }
@@ -667,12 +667,9 @@ pub fn purge_cached() {
         }
         n
     });
-    let now = os::now_ms();
     for &(a, len) in &list[..n] {
         os::purge(a as *mut u8, len);
-        for (a, len) in with_inner(|s| s.cache_put((a, len), now, false)) {
-            os::unmap(a as *mut u8, len);
-        }
+        cache_range((a, len), false);
     }
 }
 
