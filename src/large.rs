@@ -12,8 +12,6 @@
 //!   `GROW_ROOM_MAX` bytes comes with as much again of untouched room behind it);
 //! - a request that no range fits joins a fresh mapping to a cached range whose pages are in
 //!   memory, below or above it (`take_extended`), so that most of its pages need no fault;
-//! - before zones fault in fresh pages, the cached ranges whose pages are in memory are purged
-//!   (`purge_cached`), so that memory freed as LARGE blocks does not add to the peak.
 //!
 //! So a malloc/free loop of LARGE blocks does not map and unmap on every turn, and their pages
 //! are not faulted in again. Everything is under `LargeState::lock`, never held across a system
@@ -71,10 +69,6 @@ const EVICT_MAX: usize = 4;
 /// Set in a cache entry's stamp when its pages may be in memory (a freed block's range, as
 /// opposed to untouched room or a range already purged).
 const TOUCHED: u64 = 1 << 63;
-
-/// Whether the cache may hold touched ranges (a hint read without the lock; see
-/// `purge_cached`).
-static MAYBE_TOUCHED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 pub struct LargeInner {
     /// Open-addressing table of live blocks (linear probing, backward-shift deletion).
@@ -318,9 +312,6 @@ impl LargeInner {
             evict(self.cache_pop_oldest());
         }
         self.cache[self.cached] = (m.0, m.1, if touched { now | TOUCHED } else { now });
-        if touched {
-            MAYBE_TOUCHED.store(true, core::sync::atomic::Ordering::Relaxed);
-        }
         self.cached += 1;
         self.cached_bytes += m.1;
         evicted
@@ -638,39 +629,6 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         os::unmap(p, extra);
     }
     ok
-}
-
-/// Gives back the pages of the cached ranges that may be in memory (`madvise`), keeping the
-/// ranges cached as address space. Called before zones fault in fresh pages, so that memory a
-/// program freed as LARGE blocks serves its small blocks instead of adding to its peak.
-/// The ranges leave the cache while their pages are purged (nobody can take one meanwhile).
-pub fn purge_cached() {
-    if !MAYBE_TOUCHED.load(core::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
-    const BATCH: usize = 8;
-    let mut list = [(0usize, 0usize); BATCH];
-    let n = with_inner(|s| {
-        let mut n = 0;
-        let mut k = 0;
-        while k < s.cached && n < BATCH {
-            if s.cache[k].2 & TOUCHED != 0 {
-                let (a, len, _) = s.cache_remove(k);
-                list[n] = (a, len);
-                n += 1;
-            } else {
-                k += 1;
-            }
-        }
-        if n < BATCH {
-            MAYBE_TOUCHED.store(false, core::sync::atomic::Ordering::Relaxed);
-        }
-        n
-    });
-    for &(a, len) in &list[..n] {
-        os::purge(a as *mut u8, len);
-        cache_range((a, len), false);
-    }
 }
 
 /// Unmaps every cached free mapping.

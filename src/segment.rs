@@ -218,11 +218,6 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
             seg = (*seg).next;
             tries += 1;
         }
-        if found.is_none() || found_cost >= 64 {
-            // Fresh pages are about to be faulted in: first give back those of freed LARGE
-            // blocks that sit in the range cache.
-            crate::large::purge_cached();
-        }
         let (seg, first) = match found {
             Some(f) => f,
             None => {
