@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU8};
 
 use crate::large::LargeState;
 use crate::sync::SpinLock;
-use crate::types::{Heap, Segment, Zone, CLASS_COUNT};
+use crate::types::{Block, Heap, Segment, Zone, CLASS_COUNT};
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
 /// "owner thread only").
@@ -99,9 +99,18 @@ pub static G: Globals = Globals {
 
 const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);
 
-/// The zone every empty class list points to: its free list is empty, so the fast path falls
-/// through to the slow path. Never written.
-pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone::EMPTY);
+/// The free-list head of `EMPTY_ZONE`: a readable word of 0, whose decoded link fails the
+/// fast path's check (see `heap::LINK_KEY_MARK`). Never written.
+pub static EMPTY_BLOCK: Guarded<Block> = Guarded::new(Block {
+    next: ptr::null_mut(),
+});
+
+/// The zone every empty class list points to: its free list is empty (`EMPTY_BLOCK`), so the
+/// fast path falls through to the slow path. Never written.
+pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone {
+    free: EMPTY_BLOCK.get(),
+    ..Zone::EMPTY
+});
 
 /// A heap whose class lists all point at `EMPTY_ZONE`, for the sentinels below.
 const fn sentinel_heap() -> Heap {
@@ -111,6 +120,7 @@ const fn sentinel_heap() -> Heap {
         h.classes[c] = EMPTY_ZONE.get();
         c += 1;
     }
+    h.link_key = crate::heap::LINK_KEY_MARK;
     h.ready = true;
     h
 }
