@@ -429,6 +429,7 @@ unsafe fn purge_tick(heap: *mut Heap) {
         } else if now >= (*heap).purge_at {
             release_empty_heads(heap);
             segment::purge_due(heap, now);
+            crate::large::expire_cached();
         }
     }
 }

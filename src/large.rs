@@ -59,7 +59,7 @@ const EMPTY: LargeBlock = LargeBlock {
 /// Freed mappings kept for reuse.
 pub const CACHE_SLOTS: usize = 64;
 /// Bytes of freed mappings kept for reuse at most.
-pub const CACHE_BYTES: usize = 64 << 20;
+pub const CACHE_BYTES: usize = 128 << 20;
 /// A cached mapping unused for this long is unmapped at the next LARGE operation.
 pub const CACHE_EXPIRY_MS: u64 = 250;
 /// A fresh LARGE mapping up to this size gets as much again behind it for growth.
@@ -332,6 +332,12 @@ fn cache_range(m: (usize, usize), touched: bool) {
     for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched)) {
         os::unmap(a as *mut u8, len);
     }
+}
+
+/// Unmaps the cached ranges older than `CACHE_EXPIRY_MS`. Besides LARGE misses, the heaps'
+/// purge ticks call it, so that a program that stops using LARGE blocks gets their cache back.
+pub fn expire_cached() {
+    cache_range((0, 0), false);
 }
 
 fn page_round(size: usize) -> Option<usize> {
