@@ -33,16 +33,7 @@ static size_t mapped_now(void)
 
 static size_t rss_bytes(void)
 {
-	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY);
-	CHECK(fd >= 0, "open /proc/self/statm");
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	CHECK(n > 0, "read /proc/self/statm");
-	buf[n] = 0;
-	unsigned long size = 0, res = 0;
-	CHECK(sscanf(buf, "%lu %lu", &size, &res) == 2, "parse statm");
-	return res * (size_t)sysconf(_SC_PAGESIZE);
+	return t_statm(1);
 }
 
 static double now_s(void)

@@ -324,10 +324,10 @@ static void __attribute__((unused)) t_heap_check(size_t count, uint64_t seed)
 /* ------------------------------------------------------------------ */
 /* address-space limit helper (for OOM-style tests)                    */
 
-static size_t __attribute__((unused)) t_vm_size(void)
+/* Field `field` of /proc/self/statm (0: total size, 1: resident set), in bytes. */
+static size_t __attribute__((unused)) t_statm(int field)
 {
 	char buf[128];
-	unsigned long pages;
 	/* Read with raw syscalls: no stdio buffer allocation. */
 	int fd = open("/proc/self/statm", O_RDONLY);
 	CHECK(fd >= 0, "cannot open /proc/self/statm");
@@ -335,8 +335,16 @@ static size_t __attribute__((unused)) t_vm_size(void)
 	close(fd);
 	CHECK(n > 0, "cannot read /proc/self/statm");
 	buf[n] = 0;
-	pages = strtoul(buf, NULL, 10);
+	char *p = buf;
+	unsigned long pages = strtoul(p, &p, 10);
+	for (int i = 0; i < field; i++)
+		pages = strtoul(p, &p, 10);
 	return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static size_t __attribute__((unused)) t_vm_size(void)
+{
+	return t_statm(0);
 }
 
 /* Limit the address space to what is mapped now plus `extra` bytes. */
