@@ -35,9 +35,11 @@
 //! | LARGE | above | a page-aligned range of its own, from `mmap` |
 //!
 //! ## The C symbols
-//! With the cargo feature `override` (on for the `.so` that `make` builds) the crate exports
-//! `malloc`, `free` and the rest of the family with `#[no_mangle]`. Without it, depending on
-//! the crate changes nothing for the C libraries your program links.
+//! With the cargo feature `override` the crate exports `malloc`, `free` and the rest of the
+//! family with `#[no_mangle]`. Without it, depending on the crate changes nothing for the C
+//! libraries your program links. The `.so` that `make` builds uses `standalone`: `override`
+//! without std (a panic handler of its own), so the library maps none of std's code; it is
+//! not for a Rust program's `#[global_allocator]`, where std brings its own handler.
 //!
 //! ## Layers
 //! One file each, bottom up: [`types`] (the data model), `os` (system calls), `tls` (the
