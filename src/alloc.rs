@@ -28,12 +28,6 @@ fn fast_path_segment(a: usize) -> bool {
     a & debug::fast_free_mask() == 0 && unsafe { REGISTRY.contains_covered(a) }
 }
 
-#[cold]
-fn out_of_memory() -> *mut u8 {
-    os::set_errno(libc::ENOMEM);
-    ptr::null_mut()
-}
-
 /// `malloc`: a block of at least `size` bytes, 16-aligned when `size >= 16` (8 below); a unique
 /// pointer for 0. Null with errno ENOMEM when `size` is too large or memory is exhausted.
 #[inline(always)]
@@ -68,7 +62,7 @@ pub(crate) fn malloc_plain(size: usize) -> *mut u8 {
 #[cold]
 fn malloc_large(size: usize, align: usize, zero: bool) -> *mut u8 {
     if size > MAX_REQUEST {
-        return out_of_memory();
+        return os::out_of_memory();
     }
     large::alloc(size, align, zero)
 }
@@ -176,7 +170,7 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
     if debug::active() {
         return match n.checked_mul(size) {
             Some(t) if t <= MAX_REQUEST => debug::calloc(t),
-            _ => out_of_memory(),
+            _ => os::out_of_memory(),
         };
     }
     calloc_plain(n, size)
@@ -186,7 +180,7 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 pub(crate) fn calloc_plain(n: usize, size: usize) -> *mut u8 {
     let total = match n.checked_mul(size) {
         Some(t) if t <= MAX_REQUEST => t,
-        _ => return out_of_memory(),
+        _ => return os::out_of_memory(),
     };
     if total <= SMALL_MAX {
         let p = heap::alloc_small(class_of(total), total);
@@ -311,7 +305,7 @@ unsafe fn realloc_general(p: *mut u8, size: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     if size > MAX_REQUEST {
-        return out_of_memory();
+        return os::out_of_memory();
     }
     let old_usable;
     if let Some(r) = small_lookup(p as usize) {
@@ -355,7 +349,7 @@ pub(crate) fn aligned_plain(align: usize, size: usize) -> *mut u8 {
         return malloc(size);
     }
     if size > MAX_REQUEST {
-        return out_of_memory();
+        return os::out_of_memory();
     }
     let want = size.max(align);
     if want <= SMALL_MAX && align <= MAX_ZONE_ALIGN {

@@ -38,10 +38,7 @@ pub extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_
     match n.checked_mul(size) {
         // SAFETY: C's realloc contract, as for free.
         Some(total) => unsafe { alloc::realloc(p as *mut u8, total) as *mut c_void },
-        None => {
-            os::set_errno(libc::ENOMEM);
-            core::ptr::null_mut()
-        }
+        None => os::out_of_memory() as *mut c_void,
     }
 }
 
@@ -112,10 +109,7 @@ pub extern "C" fn valloc(size: usize) -> *mut c_void {
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
     match size.max(1).checked_add(PAGE_SIZE - 1) {
         Some(s) => alloc::aligned_alloc(PAGE_SIZE, s & !(PAGE_SIZE - 1)) as *mut c_void,
-        None => {
-            os::set_errno(libc::ENOMEM);
-            core::ptr::null_mut()
-        }
+        None => os::out_of_memory() as *mut c_void,
     }
 }
 

@@ -484,8 +484,7 @@ fn allocate(op: Op, old: usize, size: usize, align: usize, zero: bool) -> *mut u
             }
             heap::alloc_small(c, size)
         } else if size > isize::MAX as usize {
-            os::set_errno(libc::ENOMEM);
-            ptr::null_mut()
+            os::out_of_memory()
         } else {
             large::alloc_guarded(size, align, zero)
         }

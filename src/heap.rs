@@ -282,8 +282,7 @@ fn alloc_small_slow(mut heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
     if heap == UNINIT_HEAP.get() {
         heap = thread_heap_init();
         if heap.is_null() {
-            os::set_errno(libc::ENOMEM);
-            return ptr::null_mut();
+            return os::out_of_memory();
         }
     }
     if heap == DEAD_HEAP.get() {
@@ -319,8 +318,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
             } else {
                 z = refill(heap, c);
                 if z.is_null() {
-                    os::set_errno(libc::ENOMEM);
-                    return ptr::null_mut();
+                    return os::out_of_memory();
                 }
             }
         }

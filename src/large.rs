@@ -390,8 +390,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let mut need = match page_round(size.max(1)) {
         Some(n) if n <= isize::MAX as usize => n,
         _ => {
-            os::set_errno(libc::ENOMEM);
-            return ptr::null_mut();
+            return os::out_of_memory();
         }
     };
     let addr;
@@ -423,8 +422,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                 cache_range(tail, false);
             }
             if p.is_null() {
-                os::set_errno(libc::ENOMEM);
-                return ptr::null_mut();
+                return os::out_of_memory();
             }
             addr = p as usize;
         }
@@ -432,14 +430,12 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         let span = match need.checked_add(align - PAGE_SIZE) {
             Some(s) if s <= isize::MAX as usize => s,
             _ => {
-                os::set_errno(libc::ENOMEM);
-                return ptr::null_mut();
+                return os::out_of_memory();
             }
         };
         let p = map_or_retry(span);
         if p.is_null() {
-            os::set_errno(libc::ENOMEM);
-            return ptr::null_mut();
+            return os::out_of_memory();
         }
         let base = p as usize;
         let aligned = (base + align - 1) & !(align - 1);
@@ -455,8 +451,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         usable: need,
     }) {
         os::unmap(addr as *mut u8, need);
-        os::set_errno(libc::ENOMEM);
-        return ptr::null_mut();
+        return os::out_of_memory();
     }
     if zero && from_cache {
         // SAFETY: the mapping [addr, addr + need) is ours and not yet handed out.
@@ -474,27 +469,23 @@ pub fn alloc_guarded(size: usize, align: usize, zero: bool) -> *mut u8 {
     let body = match size.max(1).checked_add(align - 1) {
         Some(s) => s & !(align - 1),
         None => {
-            os::set_errno(libc::ENOMEM);
-            return ptr::null_mut();
+            return os::out_of_memory();
         }
     };
     let len = match page_round(body).and_then(|b| b.checked_add(align.max(PAGE_SIZE))) {
         Some(l) if l <= isize::MAX as usize => l,
         _ => {
-            os::set_errno(libc::ENOMEM);
-            return ptr::null_mut();
+            return os::out_of_memory();
         }
     };
     let base = map_or_retry(len);
     if base.is_null() {
-        os::set_errno(libc::ENOMEM);
-        return ptr::null_mut();
+        return os::out_of_memory();
     }
     let guard = base as usize + len - PAGE_SIZE;
     if !os::map_inaccessible(guard) {
         os::unmap(base, len);
-        os::set_errno(libc::ENOMEM);
-        return ptr::null_mut();
+        return os::out_of_memory();
     }
     let addr = (guard - body) & !(align - 1);
     let b = LargeBlock {
@@ -506,8 +497,7 @@ pub fn alloc_guarded(size: usize, align: usize, zero: bool) -> *mut u8 {
     };
     if !record(b) {
         os::unmap(base, len);
-        os::set_errno(libc::ENOMEM);
-        return ptr::null_mut();
+        return os::out_of_memory();
     }
     addr as *mut u8
 }

@@ -125,6 +125,13 @@ pub fn write_all(fd: i32, mut buf: &[u8]) {
     }
 }
 
+/// Sets errno to ENOMEM and returns null: every allocation failure ends here.
+#[cold]
+pub fn out_of_memory() -> *mut u8 {
+    set_errno(libc::ENOMEM);
+    core::ptr::null_mut()
+}
+
 /// The calling thread's errno.
 pub fn get_errno() -> i32 {
     // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
