@@ -748,28 +748,22 @@ fn run_rect(
 fn counts_text(b: &mut Buf, c: &Counts) {
     b.dec(c.blocks());
     b.s(" blocks: ");
-    let mut sep = false;
     if c.used > 0 {
         b.dec(c.used);
         b.s(" used (");
         b.dec(c.requested);
         b.s(" bytes requested)");
-        sep = true;
     }
-    if c.free > 0 {
-        if sep {
-            b.s(", ");
+    let mut sep = c.used > 0;
+    for (n, label) in [(c.free, " free"), (c.never, " never used")] {
+        if n > 0 {
+            if sep {
+                b.s(", ");
+            }
+            b.dec(n);
+            b.s(label);
+            sep = true;
         }
-        b.dec(c.free);
-        b.s(" free");
-        sep = true;
-    }
-    if c.never > 0 {
-        if sep {
-            b.s(", ");
-        }
-        b.dec(c.never);
-        b.s(" never used");
     }
 }
 

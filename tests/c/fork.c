@@ -34,12 +34,7 @@ static int gifts_ready;
 
 static size_t rand_size(uint64_t *rs)
 {
-	uint64_t r = t_rand(rs) % 100;
-	if (r < 60)
-		return t_range(rs, 1, 512);
-	if (r < 95)
-		return t_range(rs, 513, 32768);
-	return t_range(rs, 32769, 300000);
+	return t_mixed_size(rs, 60, 300000);
 }
 
 static void *worker(void *arg)

@@ -129,6 +129,18 @@ static inline size_t t_range(uint64_t *s, size_t lo, size_t hi)
 	return lo + (size_t)(t_rand(s) % (hi - lo + 1));
 }
 
+/* A size of every kind: tiny_pct% TINY (1..512), then SMALL up to 95%, the rest LARGE up to
+ * large_max bytes. */
+static inline size_t t_mixed_size(uint64_t *s, unsigned tiny_pct, size_t large_max)
+{
+	uint64_t r = t_rand(s) % 100;
+	if (r < tiny_pct)
+		return t_range(s, 1, 512);
+	if (r < 95)
+		return t_range(s, 513, 32768);
+	return t_range(s, 32769, large_max);
+}
+
 static inline uint64_t t_word(size_t k, uint64_t seed)
 {
 	return t_mix(seed ^ (k * 0x9e3779b97f4a7c15ULL));

@@ -26,12 +26,7 @@
 
 static size_t rand_size(uint64_t *rs)
 {
-	uint64_t r = t_rand(rs) % 100;
-	if (r < 70)
-		return t_range(rs, 1, 512);
-	if (r < 95)
-		return t_range(rs, 513, 32768);
-	return t_range(rs, 32769, 100000);
+	return t_mixed_size(rs, 70, 100000);
 }
 
 struct slot {
