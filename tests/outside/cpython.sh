@@ -163,11 +163,22 @@ def cmd_state(js, t):
     print(json.load(open(js))["res"]["state"].get(t, "no result"))
 
 def cmd_sample(root, needle, out):
-    """Until root exits: every 0.3 s, each descendant of root that is a
-    regrtest worker: is needle in its /proc/PID/maps?"""
+    """Until root exits: every 0.3 s, each regrtest worker among root's
+    descendants: is needle in its /proc/PID/maps?
+
+    Races this must not mistake for a missing preload:
+    - a worker's forked child has the worker's command line until it
+      execs something else: only a worker whose parent is not a worker
+      counts;
+    - cmdline, maps and environ are three reads: the sample counts only if
+      cmdline reads the same after the other two (no exec in between);
+    - a process between execve and the end of the dynamic loader's work
+      has no LD_PRELOAD object mapped yet: the sample counts only once
+      libc.so is mapped (the loader maps it after every preloaded object).
+    A worker not yet seen with the library is looked at again later."""
     root = int(root)
     seen = {}
-    def children():
+    def descendants():
         kids = {}
         for d in os.listdir("/proc"):
             if d.isdigit():
@@ -181,21 +192,26 @@ def cmd_sample(root, needle, out):
         while todo:
             p = todo.pop()
             for k in kids.get(p, []):
-                res.append(k); todo.append(k)
+                res.append((k, p)); todo.append(k)
         return res
+    def cmdline(p):
+        return open(f"/proc/{p}/cmdline", "rb").read()
+    def is_worker(cmd):
+        return b"libregrtest.worker" in cmd or b"--worker-json" in cmd
     while os.path.exists(f"/proc/{root}"):
-        for p in children():
-            if p in seen:
+        for p, parent in descendants():
+            if seen.get(p, {}).get("mapped"):
                 continue
             try:
-                cmd = open(f"/proc/{p}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-                if "libregrtest.worker" not in cmd and "--worker-json" not in cmd:
+                cmd = cmdline(p)
+                if not is_worker(cmd) or is_worker(cmdline(parent)):
+                    seen.pop(p, None)
                     continue
                 maps = open(f"/proc/{p}/maps").read()
                 env = open(f"/proc/{p}/environ", "rb").read().split(b"\0")
+                if cmdline(p) != cmd or "libc.so" not in maps:
+                    continue
             except OSError:
-                continue
-            if not maps.strip():
                 continue
             seen[p] = {"mapped": needle in maps, "pymalloc_env": b"PYTHONMALLOC=malloc" in env}
         time.sleep(0.3)
