@@ -183,3 +183,57 @@ pub unsafe extern "C" fn ft_malloc_report(path: *const core::ffi::c_char) -> i32
         -1
     }
 }
+
+/// glibc's `malloc_trim()`: gives back at once the memory the allocator keeps without need
+/// (the calling thread's free zones and slices, empty segments, the LARGE cache) instead of
+/// after the purge delay. `pad` is ignored. Returns 1 if memory was given back, else 0.
+#[no_mangle]
+pub extern "C" fn malloc_trim(pad: usize) -> i32 {
+    let _ = pad;
+    i32::from(crate::heap::trim())
+}
+
+// glibc's internal names of the malloc family. Programs that wrap `malloc` themselves call
+// these to reach "the real allocator"; a `__libc_free` of one of our blocks must not reach
+// glibc's free (it would abort on a pointer it never handed out), so they are ours too.
+
+#[no_mangle]
+pub extern "C" fn __libc_malloc(size: usize) -> *mut c_void {
+    malloc(size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_free(p: *mut c_void) {
+    free(p)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_calloc(n: usize, size: usize) -> *mut c_void {
+    calloc(n, size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    realloc(p, size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_memalign(align: usize, size: usize) -> *mut c_void {
+    memalign(align, size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_valloc(size: usize) -> *mut c_void {
+    valloc(size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
+    pvalloc(size)
+}
+
+/// The old `cfree` (glibc still exports it for old binaries): `free`.
+#[no_mangle]
+pub extern "C" fn cfree(p: *mut c_void) {
+    free(p)
+}

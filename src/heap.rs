@@ -469,6 +469,26 @@ pub fn release_unneeded() {
     }
 }
 
+/// `malloc_trim`: gives back at once what the calling thread's heap holds without need (its
+/// empty zones, the pages of its free slices, its empty segments) and the LARGE cache, instead
+/// of waiting for the purge delay. Other threads' heaps are theirs alone to change: each gives
+/// back its own on its purge ticks and at its exit. Returns whether anything was given back.
+pub fn trim() -> bool {
+    let mut given = crate::large::release_cached();
+    let heap = tls::heap();
+    if heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get() {
+        // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
+        unsafe {
+            if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
+                collect_remote(heap);
+            }
+            release_empty_heads(heap);
+            given += segment::purge_all_free(heap);
+        }
+    }
+    given != 0
+}
+
 /// # Safety
 /// `z` is in `heap`'s class list `c`; `heap` owned by the caller.
 unsafe fn class_unlink(heap: *mut Heap, c: usize, z: *mut Zone) {

@@ -351,7 +351,7 @@ fn map_or_retry(len: usize) -> *mut u8 {
     if !p.is_null() {
         return p;
     }
-    release_cached();
+    let _ = release_cached();
     crate::heap::release_unneeded();
     crate::segment::release_pooled();
     os::map(len, 0)
@@ -627,21 +627,25 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     ok
 }
 
-/// Unmaps every cached free mapping.
-pub fn release_cached() {
-    let mut list = [(0usize, 0usize); CACHE_SLOTS];
+/// Unmaps every cached free mapping. Returns the bytes of those whose pages may have been
+/// in memory.
+pub fn release_cached() -> usize {
+    let mut list = [(0usize, 0usize, 0u64); CACHE_SLOTS];
     let n = with_inner(|s| {
         let n = s.cached;
-        for (dst, src) in list.iter_mut().zip(&s.cache[..n]) {
-            *dst = (src.0, src.1);
-        }
+        list[..n].copy_from_slice(&s.cache[..n]);
         s.cached = 0;
         s.cached_bytes = 0;
         n
     });
-    for &(a, len) in &list[..n] {
+    let mut touched = 0;
+    for &(a, len, stamp) in &list[..n] {
         os::unmap(a as *mut u8, len);
+        if stamp & TOUCHED != 0 {
+            touched += len;
+        }
     }
+    touched
 }
 
 /// Calls `f` on every live LARGE block, in no order, with the lock held (`f` must not

@@ -79,7 +79,7 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
     if seg.is_null() {
         let mut p = map_aligned_segment();
         if p.is_null() {
-            crate::large::release_cached();
+            let _ = crate::large::release_cached();
             p = map_aligned_segment();
         }
         if p.is_null() {
@@ -316,15 +316,7 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
             let following = (*seg).next;
             let at = (*seg).purge_at;
             if at != 0 && at <= now {
-                let mut mask = (*seg).purge_old & (*seg).free_mask & (*seg).dirty_mask;
-                while mask != 0 {
-                    let lo = mask.trailing_zeros() as usize;
-                    let run = (!(mask >> lo)).trailing_zeros() as usize;
-                    os::purge((seg as *mut u8).add(lo * SLICE_SIZE), run * SLICE_SIZE);
-                    let bits = slice_bits(lo, run);
-                    mask &= !bits;
-                    (*seg).dirty_mask &= !bits;
-                }
+                purge_slices(seg, (*seg).purge_old);
                 (*seg).purge_at = 0;
                 (*seg).purge_old = (*seg).purge_new & (*seg).free_mask;
                 (*seg).purge_new = 0;
@@ -343,6 +335,54 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
         }
         (*heap).purge_at = next;
     }
+}
+
+/// Gives back the pages of the slices of `mask` that are free and dirty in `seg`, one
+/// `madvise` per run of them. Returns the bytes given back.
+///
+/// # Safety
+/// `seg` is a segment of a heap the caller owns.
+unsafe fn purge_slices(seg: *mut Segment, mask: u64) -> usize {
+    let mut given = 0;
+    // SAFETY: guaranteed by the caller; free slices hold no block.
+    unsafe {
+        let mut mask = mask & (*seg).free_mask & (*seg).dirty_mask;
+        while mask != 0 {
+            let lo = mask.trailing_zeros() as usize;
+            let run = (!(mask >> lo)).trailing_zeros() as usize;
+            os::purge((seg as *mut u8).add(lo * SLICE_SIZE), run * SLICE_SIZE);
+            let bits = slice_bits(lo, run);
+            mask &= !bits;
+            (*seg).dirty_mask &= !bits;
+            given += run * SLICE_SIZE;
+        }
+    }
+    given
+}
+
+/// Gives back at once (`malloc_trim`) the pages of every free slice of `heap`'s segments,
+/// without waiting for the purge delay, and puts its empty segments in the pool (but one).
+/// Returns the bytes given back.
+///
+/// # Safety
+/// `heap` is owned by the caller.
+pub unsafe fn purge_all_free(heap: *mut Heap) -> usize {
+    let mut given = 0;
+    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (the only
+    // ones with free slices).
+    unsafe {
+        let mut seg = (*heap).avail;
+        while !seg.is_null() {
+            given += purge_slices(seg, ALL_SLICES);
+            (*seg).purge_old = 0;
+            (*seg).purge_new = 0;
+            (*seg).purge_at = 0;
+            seg = (*seg).next;
+        }
+        (*heap).purge_at = 0;
+        release_empty_segments(heap);
+    }
+    given
 }
 
 /// Takes `seg` out of its heap's count of empty segments (a zone is made in it, or it leaves).

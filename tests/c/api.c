@@ -19,6 +19,10 @@
  *  large_reuse        LARGE blocks made from freed ranges (split, joined, extended by
  *                     a fresh mapping next to them): live neighbours keep their
  *                     contents, calloc'ed ones read as zeros, sizes 64 KiB..24 MiB
+ *  libc_names         glibc's internal names (__libc_malloc, __libc_free, ...) and
+ *                     cfree reach this allocator: blocks from malloc freed with
+ *                     __libc_free and the other way round, each block ours
+ *                     (malloc_usable_size >= the size asked for)
  */
 #include "t.h"
 
@@ -614,7 +618,44 @@ static void large_reuse(void)
 	}
 }
 
+void *__libc_malloc(size_t);
+void __libc_free(void *);
+void *__libc_calloc(size_t, size_t);
+void *__libc_realloc(void *, size_t);
+void *__libc_memalign(size_t, size_t);
+void *__libc_valloc(size_t);
+void *__libc_pvalloc(size_t);
+
+static void libc_names(void)
+{
+	/* cfree is only a compatibility symbol of glibc (no link-time definition) */
+	void (*cfree_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "cfree");
+	CHECK(cfree_fn != NULL, "cfree not found");
+	for (size_t n = 1; n <= ((size_t)1 << 20); n *= 3) {
+		char *a = malloc(n), *b = __libc_malloc(n), *c = __libc_calloc(1, n);
+		char *d = __libc_memalign(64, n), *e = __libc_valloc(n), *f = __libc_pvalloc(n);
+		CHECK(a && b && c && d && e && f, "a block of %zu bytes was NULL", n);
+		CHECK(((uintptr_t)d & 63) == 0 && ((uintptr_t)e & (page() - 1)) == 0 &&
+		      ((uintptr_t)f & (page() - 1)) == 0, "%zu bytes: misaligned", n);
+		char *all[] = {a, b, c, d, e, f};
+		for (int i = 0; i < 6; i++)
+			CHECK(malloc_usable_size(all[i]) >= n, "block %d of %zu bytes: usable size %zu (not ours?)",
+			      i, n, malloc_usable_size(all[i]));
+		for (size_t k = 0; k < n; k++)
+			CHECK(c[k] == 0, "__libc_calloc(1, %zu): byte %zu not zero", n, k);
+		memset(a, 'a', n);
+		b = __libc_realloc(b, n * 2);
+		CHECK(b && malloc_usable_size(b) >= n * 2, "__libc_realloc to %zu bytes", n * 2);
+		__libc_free(a); /* from malloc */
+		free(b);        /* from __libc_realloc */
+		cfree_fn(c);
+		__libc_free(d);
+		__libc_free(e);
+		free(f);
+	}
+}
+
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
        T(realloc_zero), T(realloc_content), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
-       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse))
+       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(libc_names))

@@ -17,6 +17,10 @@
  *                  is bounded by the range cache (128 MiB); then, with small
  *                  allocations going on and no LARGE ones, the cache is given back
  *                  within a second (its ranges expire after 250 ms)
+ *  trim            128 MiB of small blocks and 64 MiB of LARGE ones freed, then
+ *                  malloc_trim(0): it returns 1 and the resident set is back within
+ *                  8 MiB of where it was before, at once, with no purge delay;
+ *                  a second malloc_trim(0) has nothing left to give back (0)
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -175,4 +179,43 @@ static void large_cached(void)
 	      "%zu MiB still mapped 1 s after freeing LARGE blocks (%zu MiB before)", m >> 20, before >> 20);
 }
 
-T_MAIN(T(ring_mapped), T(decay), T(large_cached))
+static void trim(void)
+{
+	enum { LARGE = 32 };
+	const size_t small_total = (size_t)128 << 20;
+	size_t n = small_total / 200;
+	void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(v != MAP_FAILED, "mmap");
+	static void *big[LARGE];
+	size_t before = rss_bytes();
+	uint64_t rs = 11;
+	for (size_t i = 0; i < n; i++) {
+		size_t s = t_range(&rs, 16, 384);
+		v[i] = malloc(s);
+		CHECK(v[i] != NULL, "malloc(%zu)", s);
+		memset(v[i], 3, s);
+	}
+	for (int i = 0; i < LARGE; i++) {
+		big[i] = malloc((size_t)2 << 20);
+		CHECK(big[i] != NULL, "malloc(2 MiB)");
+		memset(big[i], 4, (size_t)2 << 20);
+	}
+	size_t peak = rss_bytes();
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	for (int i = 0; i < LARGE; i++)
+		free(big[i]);
+	munmap(v, n * sizeof *v);
+	size_t freed = rss_bytes();
+	int r1 = malloc_trim(0);
+	size_t after = rss_bytes();
+	int r2 = malloc_trim(0);
+	t_info(1, "# trim: %zu MiB before, peak %zu MiB, %zu MiB freed, %zu MiB after malloc_trim (%d, then %d)\n",
+	       before >> 20, peak >> 20, freed >> 20, after >> 20, r1, r2);
+	CHECK(r1 == 1, "malloc_trim(0) returned %d after freeing %zu MiB", r1, (peak - before) >> 20);
+	CHECK(after <= before + ((size_t)8 << 20), "resident set %zu MiB after malloc_trim (%zu MiB before, peak %zu MiB)",
+	      after >> 20, before >> 20, peak >> 20);
+	CHECK(r2 == 0, "a second malloc_trim(0) returned %d", r2);
+}
+
+T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim))
