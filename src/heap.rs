@@ -6,8 +6,8 @@
 //! `free` by the owner thread (`free_in_segment`, after the registry probe): the slice map, the
 //! block-start check against the zone descriptor, the state check, one free-list push. A block
 //! freed by another thread goes, after the same checks made from `GEOMETRY`
-//! (`segment::small_classify`), on the owner heap's atomic `remote_free` list; the owner takes
-//! that list back when a class list runs dry, and at thread exit.
+//! (`segment::small_classify`), on one of the owner heap's atomic `remote_free` lists; the owner takes
+//! those lists back when a class list runs dry, and at thread exit.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
@@ -19,7 +19,7 @@ use crate::size_class::GEOMETRY;
 use crate::state::{DEAD_HEAP, EMPTY_BLOCK, EMPTY_ZONE, G, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
-    Block, Heap, Segment, Zone, CLASS_COUNT, PAGE_SIZE, SEGMENT_SHIFT, ZONE_FULL_FLAG,
+    Block, Heap, Segment, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, SEGMENT_SHIFT, ZONE_FULL_FLAG,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -311,7 +311,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
             // The common case first: the current zone has never-used blocks left, and no block
             // came back from another thread (those are reused before new ones are touched).
             if z != EMPTY_ZONE.get()
-                && (*heap).remote_free.load(Ordering::Relaxed).is_null()
+                && !has_remote(heap)
                 && ((*z).extended as usize) < GEOMETRY[c].nblocks
             {
                 extend(heap, z, c);
@@ -370,7 +370,7 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
 unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
+        if has_remote(heap) {
             collect_remote(heap);
         }
         // The purge clock, read on one refill in PURGE_CHECK_EVERY (a refill can come every
@@ -479,9 +479,7 @@ pub fn trim() -> bool {
     if heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get() {
         // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
         unsafe {
-            if !(*heap).remote_free.load(Ordering::Relaxed).is_null() {
-                collect_remote(heap);
-            }
+            collect_remote(heap);
             release_empty_heads(heap);
             given += segment::purge_all_free(heap);
         }
@@ -734,14 +732,19 @@ pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
     true
 }
 
-/// Pushes a block freed by another thread on its owner heap's remote list.
+/// Pushes a block freed by another thread on one of its owner heap's remote lists, chosen by
+/// the block's address (a multiplicative hash: consecutive blocks of any size spread over the
+/// lists).
 ///
 /// # Safety
 /// `b` is a block of a zone of `owner`, whose `requested` entry this thread just cleared.
 unsafe fn push_remote(owner: *mut Heap, b: *mut Block) {
+    const BITS: u32 = REMOTE_LISTS.trailing_zeros();
+    const _: () = assert!(REMOTE_LISTS.is_power_of_two() && BITS >= 1);
+    let i = (b as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - BITS);
     // SAFETY: guaranteed by the caller; heaps are never unmapped.
     unsafe {
-        let list = &(*owner).remote_free;
+        let list = &(*owner).remote_free[i];
         let mut old = list.load(Ordering::Relaxed);
         loop {
             (*b).next = old;
@@ -750,6 +753,21 @@ unsafe fn push_remote(owner: *mut Heap, b: *mut Block) {
                 Err(x) => old = x,
             }
         }
+    }
+}
+
+/// Whether other threads freed blocks of `heap` that it has not taken back yet.
+///
+/// # Safety
+/// `heap` is a ready heap.
+#[inline(always)]
+unsafe fn has_remote(heap: *mut Heap) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        (*heap)
+            .remote_free
+            .iter()
+            .any(|l| !l.load(Ordering::Relaxed).is_null())
     }
 }
 
@@ -808,19 +826,41 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
     }
 }
 
-/// Takes back the blocks other threads freed into this heap's zones.
+/// Takes back the blocks other threads freed into this heap's zones. Each block's link was
+/// written by another thread, so reading it is a cache miss; the lists are walked side by
+/// side, one block of each per step, so that the misses of a step overlap instead of each
+/// waiting for the one before.
 ///
 /// # Safety
 /// `heap` owned by the caller (or its lock is held).
 unsafe fn collect_remote(heap: *mut Heap) {
-    // SAFETY: guaranteed by the caller; each block on the list is a block of one of this heap's
-    // zones, still counted in its zone's `used`, so its zone is live.
+    // SAFETY: guaranteed by the caller; each block on the lists is a block of one of this
+    // heap's zones, still counted in its zone's `used`, so its zone is live.
     unsafe {
-        let mut b = (*heap).remote_free.swap(ptr::null_mut(), Ordering::Acquire);
-        while !b.is_null() {
-            let next = (*b).next;
-            release_block(heap, zone_of(b as usize), b);
-            b = next;
+        let mut cur = [ptr::null_mut::<Block>(); REMOTE_LISTS];
+        let mut left = 0;
+        for (c, list) in cur.iter_mut().zip(&(*heap).remote_free) {
+            if !list.load(Ordering::Relaxed).is_null() {
+                *c = list.swap(ptr::null_mut(), Ordering::Acquire);
+                left += 1;
+            }
+        }
+        while left != 0 {
+            let mut next = [ptr::null_mut::<Block>(); REMOTE_LISTS];
+            for (n, &b) in next.iter_mut().zip(&cur) {
+                if !b.is_null() {
+                    *n = (*b).next;
+                }
+            }
+            for (c, n) in cur.iter_mut().zip(next) {
+                if !c.is_null() {
+                    release_block(heap, zone_of(*c as usize), *c);
+                    if n.is_null() {
+                        left -= 1;
+                    }
+                    *c = n;
+                }
+            }
         }
     }
 }

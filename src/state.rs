@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU8};
 
 use crate::large::LargeState;
 use crate::sync::SpinLock;
-use crate::types::{Block, Heap, Segment, Zone, CLASS_COUNT};
+use crate::types::{Block, Heap, Segment, Zone, CLASS_COUNT, REMOTE_LISTS};
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
 /// "owner thread only").
@@ -32,7 +32,7 @@ pub const fn empty_heap() -> Heap {
     Heap {
         classes: [ptr::null_mut(); CLASS_COUNT],
         class_tails: [ptr::null_mut(); CLASS_COUNT],
-        remote_free: AtomicPtr::new(ptr::null_mut()),
+        remote_free: [const { AtomicPtr::new(ptr::null_mut()) }; REMOTE_LISTS],
         avail: ptr::null_mut(),
         segments: 0,
         pool_next: ptr::null_mut(),

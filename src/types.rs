@@ -25,7 +25,7 @@
 //! - A block is handed out only if it is on its zone's `free` list or below `extended`'s bump
 //!   limit; `used` counts blocks handed out and not yet returned to that zone.
 //! - A `Heap` is used by one thread at a time (its owner) or sits in the heap pool; other threads
-//!   only push freed blocks on its atomic `remote_free` list. Heaps are never unmapped, so a
+//!   only push freed blocks on its atomic `remote_free` lists. Heaps are never unmapped, so a
 //!   pointer to one stays valid for ever.
 //! - Segments are never unmapped while they hold a zone; empty segments go to the pool with their
 //!   pages given back (`madvise`), and are unmapped only to free address space when a mapping
@@ -168,6 +168,9 @@ pub struct Segment {
 /// Number of size classes.
 pub const CLASS_COUNT: usize = crate::size_class::CLASS_COUNT;
 
+/// Number of remote-free lists per heap (a power of two).
+pub const REMOTE_LISTS: usize = 4;
+
 /// A thread's allocation state. Used by one thread at a time.
 #[repr(C, align(64))]
 pub struct Heap {
@@ -176,8 +179,10 @@ pub struct Heap {
     pub classes: [*mut Zone; CLASS_COUNT],
     /// Per size class: the last zone of the class list (null when the list is empty).
     pub class_tails: [*mut Zone; CLASS_COUNT],
-    /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner.
-    pub remote_free: AtomicPtr<Block>,
+    /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner:
+    /// `REMOTE_LISTS` lists, a block going to the one its address hashes to, so that the owner
+    /// walks them side by side and their cache misses overlap (see `heap::collect_remote`).
+    pub remote_free: [AtomicPtr<Block>; REMOTE_LISTS],
     /// Segments of this heap with at least one free slice.
     pub avail: *mut Segment,
     /// Number of segments this heap owns.
