@@ -152,14 +152,25 @@ pub fn print(fd: i32) {
         out.dec(v);
         out.bytes(b"\n");
     };
-    line(&mut out, b"malloc calls          ", s.malloc_calls);
-    line(&mut out, b"calloc calls          ", s.calloc_calls);
-    line(&mut out, b"realloc calls         ", s.realloc_calls);
-    line(&mut out, b"free calls            ", s.free_calls);
-    line(&mut out, b"aligned calls         ", s.aligned_calls);
-    line(&mut out, b"bytes requested       ", s.bytes_requested_total);
-    line(&mut out, b"peak requested bytes  ", s.peak_requested);
-    line(&mut out, b"misuses detected      ", s.misuses);
+    let counted: [(&[u8], usize); 8] = [
+        (b"malloc calls          ", s.malloc_calls),
+        (b"calloc calls          ", s.calloc_calls),
+        (b"realloc calls         ", s.realloc_calls),
+        (b"free calls            ", s.free_calls),
+        (b"aligned calls         ", s.aligned_calls),
+        (b"bytes requested       ", s.bytes_requested_total),
+        (b"peak requested bytes  ", s.peak_requested),
+        (b"misuses detected      ", s.misuses),
+    ];
+    if crate::debug::active() {
+        for (label, v) in counted {
+            line(&mut out, label, v);
+        }
+    } else {
+        // Counting costs every call; it is on only with a debug variable. Say so rather
+        // than print zeros.
+        out.bytes(b"ft_malloc: call counts, bytes requested and misuses are kept only with a debug variable set (FT_MALLOC_STATS=1)\n");
+    }
     line(&mut out, b"live blocks           ", s.live_blocks);
     line(&mut out, b"live requested bytes  ", s.live_requested);
     line(&mut out, b"live usable bytes     ", s.live_usable);

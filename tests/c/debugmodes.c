@@ -195,7 +195,7 @@ static void history(void)
 /* ------------------------------------------------------------------ */
 
 /* malloc_stats() writes to stderr: catch it in a pipe. */
-static size_t malloc_stats_value(const char *label)
+static const char *malloc_stats_text(void)
 {
 	static char buf[16384];
 	int fds[2], saved;
@@ -212,6 +212,12 @@ static size_t malloc_stats_value(const char *label)
 		len += n;
 	close(fds[0]);
 	buf[len] = 0;
+	return buf;
+}
+
+static size_t malloc_stats_value(const char *label)
+{
+	const char *buf = malloc_stats_text();
 	const char *at = strstr(buf, label);
 	CHECK(at != NULL, "malloc_stats() output lacks \"%s\": %.200s", label, buf);
 	at += strlen(label);
@@ -270,6 +276,16 @@ static void stats_api(void)
 	      s.live_blocks);
 	size_t mc = malloc_stats_value("ft_malloc: mmap calls");
 	CHECK(mc >= s.mmap_calls, "malloc_stats(): mmap calls %zu < %zu", mc, s.mmap_calls);
+	/* call counts: printed while counted (a debug variable), else a line that says why not */
+	if (getenv("FT_MALLOC_STATS")) {
+		size_t calls = malloc_stats_value("ft_malloc: malloc calls");
+		CHECK(calls >= N + 1, "malloc_stats(): malloc calls %zu < %d", calls, N + 1);
+	} else {
+		const char *text = malloc_stats_text();
+		CHECK(strstr(text, "malloc calls") == NULL, "malloc_stats() prints uncounted calls: %.300s", text);
+		CHECK(strstr(text, "kept only with a debug variable set (FT_MALLOC_STATS=1)") != NULL,
+		      "malloc_stats() does not say that calls are not counted: %.300s", text);
+	}
 
 	for (int i = 0; i < N; i++) {
 		CHECK(t_all_bytes(p[i], 100, (unsigned char)i), "block %d changed", i);
