@@ -538,33 +538,61 @@ unsafe fn release(func: &[u8], p: *mut u8) {
         return;
     }
     let a = p as usize;
-    let size = match live_block(a) {
-        Ok(s) => s,
-        Err(m) => {
-            report(func, a, Problem::Misuse(m));
+    // The block is claimed before it is checked and scribbled over: of two threads freeing it
+    // at once, only one gets it (the other reports a double free), so nothing is ever written
+    // into a block that was already given back (and maybe handed out again).
+    let size = match small_classify(a) {
+        Lookup::Block(r) => {
+            // SAFETY: the entry lies in our zone (small_classify).
+            let v = unsafe { (*r.requested).swap(0, Ordering::AcqRel) } as usize;
+            if v == 0 {
+                report(func, a, Problem::Misuse(Misuse::DoubleFree));
+                return;
+            }
+            let size = v - 1;
+            check_canary(func, a, size);
+            // SAFETY: the zone descriptor lies in our segment.
+            let guarded = unsafe { (*r.zone).guarded.load(Ordering::Relaxed) };
+            if guarded || SCRIBBLE.load(Ordering::Relaxed) {
+                fill(a, 0, GEOMETRY[r.class].bsize, SCRIBBLE_FREED);
+            }
+            forget_requested(size);
+            // SAFETY: the swap above claimed the block.
+            unsafe { heap::give_back_claimed(r.zone, p) };
+            size
+        }
+        Lookup::Inside(b) => {
+            report(func, a, Problem::Misuse(Misuse::Interior(b)));
             return;
         }
+        Lookup::Outside => {
+            let Some(b) = large::take(a) else {
+                report(func, a, Problem::Misuse(refine(a, Misuse::NotOwned)));
+                return;
+            };
+            if SCRIBBLE.load(Ordering::Relaxed) {
+                fill(a, 0, b.usable, SCRIBBLE_FREED);
+            }
+            forget_requested(b.requested);
+            let saved = os::get_errno();
+            large::release_taken(b);
+            os::set_errno(saved);
+            let i = RECENT_NEXT.fetch_add(1, Ordering::Relaxed) % RECENT_LARGE.len();
+            RECENT_LARGE[i].store(a, Ordering::Relaxed);
+            b.requested
+        }
     };
-    check_canary(func, a, size);
-    let usable = alloc::usable_size_plain(p);
-    if guarded_small(a).is_some() || SCRIBBLE.load(Ordering::Relaxed) {
-        fill(a, 0, usable, SCRIBBLE_FREED);
+    if func == b"free" {
+        trace(Op::Free, a, size, 0);
     }
+}
+
+/// Takes a freed block's requested bytes off the live total.
+fn forget_requested(size: usize) {
     CALLS.live_requested.fetch_sub(
         size.min(CALLS.live_requested.load(Ordering::Relaxed)),
         Ordering::Relaxed,
     );
-    let is_large = small_lookup(a).is_none();
-    // SAFETY: the caller's contract; the block was found live just above.
-    if let Err(m) = unsafe { alloc::free_checked_plain(p) } {
-        report(func, a, Problem::Misuse(m));
-    } else if is_large {
-        let i = RECENT_NEXT.fetch_add(1, Ordering::Relaxed) % RECENT_LARGE.len();
-        RECENT_LARGE[i].store(a, Ordering::Relaxed);
-    }
-    if func == b"free" {
-        trace(Op::Free, a, size, 0);
-    }
 }
 
 pub fn malloc(size: usize) -> *mut u8 {

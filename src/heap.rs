@@ -584,10 +584,12 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
             OwnerLookup::OutsideBlocks => return Err(Misuse::Interior(None)),
             OwnerLookup::Interior(z, off) => return Err(interior(z, off)),
         };
-        if req.load(Ordering::Relaxed) == 0 {
+        // A swap, not a load and a store: another thread freeing the same block at the same
+        // time (a double free racing with itself) swaps too, and only one of us wins. Measured:
+        // no difference in time or instructions (the line is in this core's cache).
+        if req.swap(0, Ordering::Relaxed) == 0 {
             return Err(Misuse::DoubleFree);
         }
-        req.store(0, Ordering::Relaxed);
         release_block(heap, z, p as *mut Block);
         Ok(())
     }
@@ -707,29 +709,36 @@ unsafe fn interior(z: *mut Zone, off: usize) -> Misuse {
 /// is not in use (a double free, or a block never handed out).
 #[inline(always)]
 pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
+    // SAFETY: `r` was found by small_lookup, so the entry lies in a zone of a mapped segment. A
+    // swap: of two threads freeing the block at once, only one finds the entry set.
+    if unsafe { (*r.requested).swap(0, Ordering::AcqRel) } == 0 {
+        return false;
+    }
+    // SAFETY: the swap above claimed the block.
+    unsafe { give_back_claimed(r.zone, p) };
+    true
+}
+
+/// Gives back a small block that the calling thread claimed (swapped its `requested` entry
+/// from non-zero to 0): to its zone's free list when the segment is this thread's, else to its
+/// owner heap's remote lists.
+///
+/// # Safety
+/// `p` is the start of a block of zone `z` in a mapped segment, and the calling thread claimed
+/// it. Until it is back, the block still counts in its zone's `used`, so the zone and its
+/// segment stay (and the segment keeps its owner, a heap, which is never unmapped).
+pub unsafe fn give_back_claimed(z: *mut Zone, p: *mut u8) {
     let seg = segment_of(p as usize);
     let heap = tls::heap();
-    // SAFETY: `r` was found by small_lookup, so the segment is mapped and the requested entry
-    // and the zone descriptor are inside it. A block whose entry is non-zero is handed out, so
-    // its zone cannot be released before this free completes, and its segment's owner is a
-    // heap, which is never unmapped.
+    // SAFETY: guaranteed by the caller.
     unsafe {
-        let owner = (*seg).heap.load(Ordering::Relaxed);
+        let owner = (*seg).heap.load(Ordering::Acquire);
         if owner == heap {
-            if (*r.requested).load(Ordering::Relaxed) == 0 {
-                return false;
-            }
-            (*r.requested).store(0, Ordering::Relaxed);
-            release_block(heap, r.zone, p as *mut Block);
+            release_block(heap, z, p as *mut Block);
         } else {
-            if (*r.requested).swap(0, Ordering::AcqRel) == 0 {
-                return false;
-            }
-            let owner = (*seg).heap.load(Ordering::Acquire);
             push_remote(owner, p as *mut Block);
         }
     }
-    true
 }
 
 /// Pushes a block freed by another thread on one of its owner heap's remote lists, chosen by

@@ -542,24 +542,32 @@ pub fn lookup(addr: usize) -> Option<LargeBlock> {
 
 /// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
 pub fn free(addr: usize) -> bool {
-    let r = with_inner(|s| {
-        let i = s.find(addr)?;
-        let b = s.remove_at(i);
-        if b.guarded() {
-            let mut e = [(0, 0); EVICT_MAX];
-            e[0] = (b.base, b.len);
-            return Some(e);
-        }
-        Some(s.cache_put((b.base, b.len), os::now_ms(), true))
-    });
-    match r {
-        Some(evicted) => {
-            for (a, len) in evicted {
-                os::unmap(a as *mut u8, len);
-            }
+    match take(addr) {
+        Some(b) => {
+            release_taken(b);
             true
         }
         None => false,
+    }
+}
+
+/// Takes the live LARGE block at `addr` out of the table: from here its range is the caller's
+/// alone (a `free` racing with it finds nothing), until `release_taken`. None when no live
+/// block starts at `addr`.
+pub fn take(addr: usize) -> Option<LargeBlock> {
+    with_inner(|s| {
+        let i = s.find(addr)?;
+        Some(s.remove_at(i))
+    })
+}
+
+/// Gives back the range of a block taken by `take`: cached, or unmapped (guarded blocks, and
+/// what the cache evicts).
+pub fn release_taken(b: LargeBlock) {
+    if b.guarded() {
+        os::unmap(b.base as *mut u8, b.len);
+    } else {
+        cache_range((b.base, b.len), true);
     }
 }
 

@@ -15,6 +15,10 @@
  *                     state and emptied zones must be reclaimed (no growth)
  *  show_concurrent    show_alloc_mem() called 40 times (stdout to /dev/null)
  *                     while 4 threads allocate and free: no crash, no deadlock
+ *  double_free_race   the same 20000 blocks (TINY, SMALL, LARGE) freed at the
+ *                     same time by the thread that allocated them and by two
+ *                     others, 20 rounds: each block goes back once, so the
+ *                     3 x 20000 blocks allocated next never overlap
  */
 #include "t.h"
 #include <fcntl.h>
@@ -397,5 +401,66 @@ static void show_concurrent(void)
 	t_heap_check(5000, 15);
 }
 
+/* ---------------------------------------------------------------- */
+
+enum { RACE_N = 20000 };
+static void *race_ptr[RACE_N];
+static pthread_barrier_t race_bar;
+
+static size_t race_size(int i)
+{
+	static const size_t sizes[] = {16, 40, 100, 300, 600, 2000, 5000, 20000};
+	return i % 997 == 0 ? 100000 : sizes[i % 8];
+}
+
+static void race_free_all(int backwards)
+{
+	for (int k = 0; k < RACE_N; k++)
+		free(race_ptr[backwards ? RACE_N - 1 - k : k]);
+}
+
+static void *race_thread(void *arg)
+{
+	pthread_barrier_wait(&race_bar);
+	race_free_all(arg != NULL);
+	return NULL;
+}
+
+static void double_free_race(void)
+{
+	static t_span sp[3 * RACE_N];
+	static char *again[3 * RACE_N];
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < RACE_N; i++) {
+			race_ptr[i] = malloc(race_size(i));
+			CHECK(race_ptr[i] != NULL, "malloc(%zu)", race_size(i));
+		}
+		CHECK(pthread_barrier_init(&race_bar, NULL, 3) == 0, "pthread_barrier_init failed");
+		pthread_t a, b;
+		CHECK(pthread_create(&a, NULL, race_thread, NULL) == 0, "pthread_create failed");
+		CHECK(pthread_create(&b, NULL, race_thread, (void *)1) == 0, "pthread_create failed");
+		pthread_barrier_wait(&race_bar);
+		race_free_all(0);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		pthread_barrier_destroy(&race_bar);
+		for (int i = 0; i < 3 * RACE_N; i++) {
+			size_t n = race_size(i);
+			again[i] = malloc(n);
+			CHECK(again[i] != NULL, "round %d: malloc(%zu)", round, n);
+			memset(again[i], i & 0xff, n);
+			sp[i].addr = (uintptr_t)again[i];
+			sp[i].size = n;
+		}
+		t_no_overlap(sp, 3 * RACE_N, "blocks after a racing double free");
+		for (int i = 0; i < 3 * RACE_N; i++) {
+			CHECK(t_all_bytes(again[i], race_size(i), (unsigned char)(i & 0xff)),
+			      "round %d: block %d changed", round, i);
+			free(again[i]);
+		}
+	}
+	t_heap_check(10000, 17);
+}
+
 T_MAIN(T(random_ops), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
-       T(show_concurrent))
+       T(show_concurrent), T(double_free_race))
