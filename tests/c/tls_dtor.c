@@ -15,9 +15,15 @@
  *                  malloc, realloc and free after main returned, and free blocks
  *                  allocated by main and by exited threads.  The destructor
  *                  prints T_DONE, so a run where it never ran fails.
+ *  exit_busy       30 child processes each start 4 threads that malloc/free
+ *                  (1 B..70 KB, contents checked) without end, then exit() while
+ *                  they run; the child's atexit handler allocates (4 KB and 4 MiB
+ *                  blocks) and reports through a pipe.  Every child must exit 0
+ *                  and report, within the alarm.
  */
 #include "t.h"
 #include <pthread.h>
+#include <sys/wait.h>
 
 extern int __cxa_thread_atexit_impl(void (*func)(void *), void *obj, void *dso_symbol);
 extern void *__dso_handle;
@@ -296,4 +302,74 @@ static void process_dtor(void)
 		pthread_join(th[i], NULL);
 }
 
-T_MAIN(T(key_dtor), T(thread_atexit), T(process_dtor))
+static int exit_pipe = -1;
+
+static void *busy_thread(void *arg)
+{
+	uint64_t rs = (uint64_t)(uintptr_t)arg * 7919 + 1;
+	struct handed v[32] = {{0}};
+	for (uint64_t step = 0;; step++) {
+		int k = (int)t_range(&rs, 0, 31);
+		if (v[k].p) {
+			if (t_check(v[k].p, v[k].n, v[k].seed) != (size_t)-1)
+				_exit(3); /* contents changed under a running thread */
+			free(v[k].p);
+		}
+		v[k].n = t_range(&rs, 1, 70000);
+		v[k].seed = step;
+		v[k].p = malloc(v[k].n);
+		if (!v[k].p)
+			_exit(4);
+		t_fill(v[k].p, v[k].n, step);
+	}
+	return NULL;
+}
+
+static void busy_at_exit(void)
+{
+	char *a = malloc(4096), *b = malloc((size_t)4 << 20);
+	if (!a || !b)
+		_exit(5);
+	memset(a, 1, 4096);
+	memset(b, 2, (size_t)4 << 20);
+	free(a);
+	free(b);
+	if (write(exit_pipe, "x", 1) != 1)
+		_exit(6);
+}
+
+static void exit_busy(void)
+{
+	alarm(60);
+	for (int i = 0; i < 30; i++) {
+		int fds[2];
+		CHECK(pipe(fds) == 0, "pipe failed");
+		pid_t pid = fork();
+		CHECK(pid >= 0, "fork failed");
+		if (pid == 0) {
+			close(fds[0]);
+			exit_pipe = fds[1];
+			if (atexit(busy_at_exit) != 0)
+				_exit(7);
+			for (long t = 0; t < 4; t++) {
+				pthread_t th;
+				if (pthread_create(&th, NULL, busy_thread, (void *)(t + 1 + i * 4)) != 0)
+					_exit(8);
+			}
+			usleep(500 + (useconds_t)i * 200);
+			exit(0);
+		}
+		close(fds[1]);
+		char c;
+		ssize_t got = read(fds[0], &c, 1);
+		close(fds[0]);
+		int st;
+		CHECK(waitpid(pid, &st, 0) == pid, "waitpid failed");
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: %s %d", i,
+		      WIFEXITED(st) ? "exit status" : "killed by signal",
+		      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		CHECK(got == 1, "child %d: the atexit handler did not report", i);
+	}
+}
+
+T_MAIN(T(key_dtor), T(thread_atexit), T(process_dtor), T(exit_busy))
