@@ -23,11 +23,11 @@ for prog in api overflow badptr threads fork tls_dtor oom; do
 	run_suite "$BUILD/c/$prog" 1
 done
 
-# The racing double free again on the debug path (blocks scribbled and guarded when freed:
-# a block must be claimed before it is written to).
-if wanted threads.double_free_race.debug && [ -x "$BUILD/c/threads" ]; then
-	run_case threads.double_free_race.debug 1 FT_MALLOC_GUARD=1 FT_MALLOC_SCRIBBLE=1 \
-		"$BUILD/c/threads" double_free_race
+# The racing double free on the debug path, the allocating thread racing too (blocks
+# scribbled and guarded when freed: a block must be claimed before it is written to).
+if wanted threads.double_free_race_owner.debug && [ -x "$BUILD/c/threads" ]; then
+	run_case threads.double_free_race_owner.debug 1 FT_MALLOC_GUARD=1 FT_MALLOC_SCRIBBLE=1 \
+		"$BUILD/c/threads" double_free_race_owner
 fi
 
 # memory.c: bounds on what stays mapped and resident; linked with the library
