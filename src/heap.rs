@@ -714,28 +714,24 @@ unsafe fn interior(z: *mut Zone, off: usize) -> Misuse {
 #[inline(always)]
 pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
     let seg = segment_of(p as usize);
-    let heap = tls::heap();
     // SAFETY: `r` was found by small_lookup, so the segment is mapped and the requested entry
-    // and the zone descriptor are inside it. A block whose entry is non-zero is handed out, so
-    // its zone cannot be released before this free completes, and its segment's owner is a
-    // heap, which is never unmapped. The owner clears the entry with a load and a store, other
-    // threads with a swap (see free_in_segment).
+    // and the zone descriptor are inside it. The owner clears the entry with a load and a
+    // store, other threads with a swap (see free_in_segment).
     unsafe {
-        let owner = (*seg).heap.load(Ordering::Acquire);
-        if owner == heap {
-            if (*r.requested).load(Ordering::Relaxed) == 0 {
-                return false;
+        let claimed = if (*seg).heap.load(Ordering::Relaxed) == tls::heap() {
+            let live = (*r.requested).load(Ordering::Relaxed) != 0;
+            if live {
+                (*r.requested).store(0, Ordering::Relaxed);
             }
-            (*r.requested).store(0, Ordering::Relaxed);
-            release_block(heap, r.zone, p as *mut Block);
+            live
         } else {
-            if (*r.requested).swap(0, Ordering::AcqRel) == 0 {
-                return false;
-            }
-            push_remote(owner, p as *mut Block);
+            (*r.requested).swap(0, Ordering::AcqRel) != 0
+        };
+        if claimed {
+            give_back_claimed(r.zone, p);
         }
+        claimed
     }
-    true
 }
 
 /// Gives back a small block that the calling thread claimed (swapped its `requested` entry
