@@ -100,19 +100,28 @@ static void ring_mapped(void)
 	free(len);
 }
 
+/* n live blocks of lo..hi bytes (drawn from *rs), each filled with `byte`. The pointer
+ * array is a mapping of its own (munmap it: n * sizeof(void *) bytes), so that it is not
+ * part of the heap under test. */
+static void **filled_blocks(size_t n, uint64_t *rs, size_t lo, size_t hi, int byte)
+{
+	void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(v != MAP_FAILED, "mmap");
+	for (size_t i = 0; i < n; i++) {
+		size_t s = t_range(rs, lo, hi);
+		v[i] = malloc(s);
+		CHECK(v[i] != NULL, "malloc(%zu)", s);
+		memset(v[i], byte, s);
+	}
+	return v;
+}
+
 static void decay(void)
 {
 	const size_t total = (size_t)256 << 20;
 	size_t n = total / 96;
-	void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(v != MAP_FAILED, "mmap");
 	uint64_t rs = 5;
-	for (size_t i = 0; i < n; i++) {
-		size_t s = t_range(&rs, 64, 128);
-		v[i] = malloc(s);
-		CHECK(v[i] != NULL, "malloc(%zu)", s);
-		memset(v[i], 1, s);
-	}
+	void **v = filled_blocks(n, &rs, 64, 128, 1);
 	size_t peak = rss_bytes();
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
@@ -184,17 +193,10 @@ static void trim(void)
 	enum { LARGE = 32 };
 	const size_t small_total = (size_t)128 << 20;
 	size_t n = small_total / 200;
-	void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(v != MAP_FAILED, "mmap");
 	static void *big[LARGE];
 	size_t before = rss_bytes();
 	uint64_t rs = 11;
-	for (size_t i = 0; i < n; i++) {
-		size_t s = t_range(&rs, 16, 384);
-		v[i] = malloc(s);
-		CHECK(v[i] != NULL, "malloc(%zu)", s);
-		memset(v[i], 3, s);
-	}
+	void **v = filled_blocks(n, &rs, 16, 384, 3);
 	for (int i = 0; i < LARGE; i++) {
 		big[i] = malloc((size_t)2 << 20);
 		CHECK(big[i] != NULL, "malloc(2 MiB)");
