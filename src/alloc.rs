@@ -137,10 +137,7 @@ unsafe fn free_slow(p: *mut u8) {
 
 #[cold]
 fn free_large(p: *mut u8) -> Result<(), Misuse> {
-    let saved = os::get_errno();
-    let freed = large::free(p as usize);
-    os::set_errno(saved);
-    if freed {
+    if large::free(p as usize) {
         Ok(())
     } else {
         Err(Misuse::NotOwned)

@@ -574,9 +574,7 @@ unsafe fn release(func: &[u8], p: *mut u8) {
                 fill(a, 0, b.usable, SCRIBBLE_FREED);
             }
             forget_requested(b.requested);
-            let saved = os::get_errno();
             large::release_taken(b);
-            os::set_errno(saved);
             let i = RECENT_NEXT.fetch_add(1, Ordering::Relaxed) % RECENT_LARGE.len();
             RECENT_LARGE[i].store(a, Ordering::Relaxed);
             b.requested

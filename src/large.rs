@@ -541,6 +541,7 @@ pub fn lookup(addr: usize) -> Option<LargeBlock> {
 }
 
 /// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
+/// errno is preserved.
 pub fn free(addr: usize) -> bool {
     match take(addr) {
         Some(b) => {
@@ -562,13 +563,15 @@ pub fn take(addr: usize) -> Option<LargeBlock> {
 }
 
 /// Gives back the range of a block taken by `take`: cached, or unmapped (guarded blocks, and
-/// what the cache evicts).
+/// what the cache evicts). errno is preserved (`free` must not change it).
 pub fn release_taken(b: LargeBlock) {
+    let saved = os::get_errno();
     if b.guarded() {
         os::unmap(b.base as *mut u8, b.len);
     } else {
         cache_range((b.base, b.len), true);
     }
+    os::set_errno(saved);
 }
 
 /// Changes the recorded size of the block at `addr` when `size` fits its mapping (shrinking
