@@ -6,7 +6,10 @@ endif
 NAME    := libft_malloc_$(HOSTTYPE).so
 LINK    := libft_malloc.so
 CARGO   ?= cargo
-BUILT   := target/release/libft_malloc.so
+# A target directory of its own: `cargo build --release` and `cargo test --release` (no C
+# symbols) write target/release/libft_malloc.so, which must never be copied as the library.
+LIBDIR  := target/lib
+BUILT   := $(LIBDIR)/release/libft_malloc.so
 SOURCES := $(wildcard src/*.rs) Cargo.toml
 
 .PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report test-outside stress fuzz run lint demo bench bench-quick
@@ -14,7 +17,7 @@ SOURCES := $(wildcard src/*.rs) Cargo.toml
 all: $(NAME) $(LINK)
 
 $(BUILT): $(SOURCES)
-	$(CARGO) build --release --features standalone
+	$(CARGO) build --release --features standalone --target-dir $(LIBDIR)
 	@touch $@
 
 # Copy then rename: overwriting a loaded .so in place crashes the programs using it.

@@ -329,12 +329,10 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
     }
 }
 
-/// Blocks `extend` threads at least (if the zone has them): for blocks of a page or more, one
-/// page's worth would be a single block, and every such `malloc` would take the slow path.
-const EXTEND_MIN_BLOCKS: usize = 4;
-
-/// Threads a page worth of never-used blocks of `z` onto its free list (at least
-/// `EXTEND_MIN_BLOCKS`; fewer when the zone has no more).
+/// Threads a page worth of never-used blocks of `z` onto its free list (one block when a block
+/// is half a page or more: threading more would write a link into, and so fault in, a page of
+/// each block before anyone asks for it; such a `malloc` takes the slow path, which is small
+/// next to the page its caller is about to touch). Fewer when the zone has no more.
 ///
 /// # Safety
 /// `z` is a zone of class `c` of a heap owned by the caller, with `extended < nblocks` and an
@@ -344,7 +342,7 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
     // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use.
     unsafe {
         let n = (PAGE_SIZE / g.bsize)
-            .max(EXTEND_MIN_BLOCKS)
+            .max(1)
             .min(g.nblocks - (*z).extended as usize);
         let first = (*z).blocks.add((*z).extended as usize * g.bsize);
         if (*z).guarded.load(Ordering::Relaxed) {
