@@ -270,7 +270,12 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 /// # Safety
 /// `p` is a live block of ours of `old_usable` bytes that nobody else uses.
 unsafe fn realloc_move(p: *mut u8, size: usize, old_usable: usize) -> *mut u8 {
-    let q = malloc(size);
+    // Without a debug mode (realloc_general takes those first); a growing block gets room.
+    let q = if size > SMALL_MAX && size > old_usable {
+        large::alloc_growing(size)
+    } else {
+        malloc(size)
+    };
     if q.is_null() {
         return q;
     }

@@ -39,6 +39,9 @@ pub struct LargeBlock {
     pub requested: usize,
     /// Bytes usable from `addr` (up to the mapping's end, or to the guard page).
     pub usable: usize,
+    /// The block was made by a growing `realloc`, or grew in place: freed, it goes back as a
+    /// range (joinable, with any room left behind it), not to the bin of its length.
+    pub grows: bool,
 }
 
 impl LargeBlock {
@@ -54,6 +57,7 @@ const EMPTY: LargeBlock = LargeBlock {
     len: 0,
     requested: 0,
     usable: 0,
+    grows: false,
 };
 
 /// Freed mappings kept for reuse.
@@ -64,11 +68,101 @@ pub const CACHE_BYTES: usize = 128 << 20;
 pub const CACHE_EXPIRY_MS: u64 = 250;
 /// A fresh LARGE mapping up to this size gets as much again behind it for growth.
 const GROW_ROOM_MAX: usize = 4 << 20;
+/// LARGE blocks up to this length are given a length class and, freed, wait in the bin of
+/// their class (below).
+pub const BIN_MAX: usize = 1 << 20;
+/// The smallest LARGE length in pages (a request just above `SMALL_MAX`).
+const BIN_MIN_PAGES: usize = crate::types::SMALL_MAX / PAGE_SIZE + 1;
+/// Length classes up to `BIN_MAX`: four per power of two of pages above `BIN_MIN_PAGES`.
+pub const BINS: usize = 4 * (BIN_MAX.trailing_zeros() - PAGE_SIZE.trailing_zeros() - 3) as usize;
+/// Freed blocks each bin holds at most (its oldest is unmapped to make room).
+const BIN_CAP: usize = 128;
+/// Bytes the bins hold at most together (beyond, their oldest blocks are unmapped): binned
+/// blocks serve only their own class, unlike cached ranges, which any smaller request can use.
+const BIN_BYTES: usize = 32 << 20;
+const _: () = assert!(BIN_MIN_PAGES > 8 && BIN_MIN_PAGES <= 16 && BIN_CAP.is_power_of_two());
+
+/// The bin and the length (a page multiple) of the class of a LARGE request of `need` bytes
+/// (a page multiple, at most `BIN_MAX`): `need` rounded up to four steps per power of two of
+/// pages (40 KiB, 48 KiB, 56 KiB, 64 KiB, 80 KiB, ...), at most 25% more.
+pub fn bin_of(need: usize) -> (usize, usize) {
+    let pages = (need / PAGE_SIZE).max(BIN_MIN_PAGES);
+    let k = (usize::BITS - 1 - (pages - 1).leading_zeros()) as usize; // floor(log2(pages - 1))
+    let step = ((pages - 1) >> (k - 2)) & 3;
+    (
+        (k - 3) * 4 + step,
+        ((1 << k) + ((step + 1) << (k - 2))) * PAGE_SIZE,
+    )
+}
+
+/// `take_extended` skips at most this many misses after failures in a row (a power of two).
+const EXTEND_SKIP_MAX: u32 = 64;
 /// At most this many unmaps are deferred to after the lock per operation.
 const EVICT_MAX: usize = 4;
 /// Set in a cache entry's stamp when its pages may be in memory (a freed block's range, as
 /// opposed to untouched room or a range already purged).
 const TOUCHED: u64 = 1 << 63;
+
+/// Freed blocks of one length class, newest on top: a ring of `(address, stamp)`, the stamp
+/// being when the block was freed (blocks were in use, so their pages may be in memory).
+/// Taking the newest and dropping the oldest are O(1); blocks are never split or joined.
+#[derive(Clone, Copy)]
+struct Bin {
+    ring: [(usize, u64); BIN_CAP],
+    /// Ring index of the oldest entry.
+    bottom: usize,
+    count: usize,
+}
+
+impl Bin {
+    const EMPTY: Bin = Bin {
+        ring: [(0, 0); BIN_CAP],
+        bottom: 0,
+        count: 0,
+    };
+
+    fn oldest(&self) -> Option<u64> {
+        (self.count > 0).then(|| self.ring[self.bottom].1)
+    }
+
+    fn push(&mut self, addr: usize, now: u64) {
+        self.ring[(self.bottom + self.count) % BIN_CAP] = (addr, now);
+        self.count += 1;
+    }
+
+    fn pop_newest(&mut self) -> Option<usize> {
+        if self.count == 0 {
+            return None;
+        }
+        self.count -= 1;
+        Some(self.ring[(self.bottom + self.count) % BIN_CAP].0)
+    }
+
+    fn pop_oldest(&mut self) -> Option<usize> {
+        if self.count == 0 {
+            return None;
+        }
+        let a = self.ring[self.bottom].0;
+        self.bottom = (self.bottom + 1) % BIN_CAP;
+        self.count -= 1;
+        Some(a)
+    }
+}
+
+/// The length of the blocks of bin `bin` (see `bin_of`).
+fn bin_len(bin: usize) -> usize {
+    let k = bin / 4 + 3;
+    ((1 << k) + ((bin % 4 + 1) << (k - 2))) * PAGE_SIZE
+}
+
+/// The bin of a freed range of exactly `len` bytes, if `len` is a class length.
+fn exact_bin(len: usize) -> Option<usize> {
+    if !(BIN_MIN_PAGES * PAGE_SIZE..=BIN_MAX).contains(&len) || !len.is_multiple_of(PAGE_SIZE) {
+        return None;
+    }
+    let (bin, class_len) = bin_of(len);
+    (class_len == len).then_some(bin)
+}
 
 pub struct LargeInner {
     /// Open-addressing table of live blocks (linear probing, backward-shift deletion).
@@ -81,7 +175,20 @@ pub struct LargeInner {
     cache: [(usize, usize, u64); CACHE_SLOTS],
     cached: usize,
     cached_bytes: usize,
+    /// `take_extended` attempts left to skip, and the failures in a row that set it (each
+    /// failure doubles the skip, up to `EXTEND_SKIP_MAX`): when the address space around
+    /// cached ranges is taken, asking the kernel again on every miss would be a failing
+    /// system call per miss.
+    extend_skip: u32,
+    extend_fails: u32,
+    /// Bytes of the blocks in the bins (part of `cached_bytes`).
+    binned_bytes: usize,
 }
+
+/// Freed blocks of the length classes up to `BIN_MAX`, by class (a static of its own: `Globals`
+/// fits one page). Guarded by `G.large.lock`, like `LargeInner`, through which alone it is
+/// reached. Their bytes count in `cached_bytes` and they expire like cached ranges.
+static BIN_STORE: Guarded<[Bin; BINS]> = Guarded::new([Bin::EMPTY; BINS]);
 
 pub struct LargeState {
     pub lock: SpinLock,
@@ -99,6 +206,9 @@ impl LargeState {
                 cache: [(0, 0, 0); CACHE_SLOTS],
                 cached: 0,
                 cached_bytes: 0,
+                extend_skip: 0,
+                extend_fails: 0,
+                binned_bytes: 0,
             }),
         }
     }
@@ -116,6 +226,17 @@ fn home(addr: usize, cap: usize) -> usize {
 }
 
 impl LargeInner {
+    fn bins(&self) -> &[Bin; BINS] {
+        // SAFETY: a `LargeInner` is reached only under `G.large.lock` (`with_inner`), which
+        // guards BIN_STORE too.
+        unsafe { &*BIN_STORE.get() }
+    }
+
+    fn bins_mut(&mut self) -> &mut [Bin; BINS] {
+        // SAFETY: as in `bins`; `&mut self` makes this the only reference.
+        unsafe { &mut *BIN_STORE.get() }
+    }
+
     /// Slot of `addr`, if present.
     fn find(&self, addr: usize) -> Option<usize> {
         if self.cap == 0 || addr == 0 {
@@ -255,20 +376,86 @@ impl LargeInner {
         true
     }
 
-    /// Removes the oldest cached mapping.
-    fn cache_pop_oldest(&mut self) -> (usize, usize) {
-        let (addr, len, _) = self.cache_remove(0);
-        (addr, len)
+    /// The oldest stamp among the cached ranges and the bins: `(stamp, None)` for the oldest
+    /// cached range, `(stamp, Some(bin))` for the oldest block of a bin.
+    fn oldest(&self) -> Option<(u64, Option<usize>)> {
+        let mut best = (self.cached > 0).then(|| (self.cache[0].2 & !TOUCHED, None));
+        for (i, b) in self.bins().iter().enumerate() {
+            if let Some(t) = b.oldest() {
+                if best.is_none_or(|(bt, _)| t < bt) {
+                    best = Some((t, Some(i)));
+                }
+            }
+        }
+        best
     }
 
-    /// Caches a freed mapping (`len == 0`: nothing to cache, only expire old entries), making
-    /// room and dropping entries older than `CACHE_EXPIRY_MS`. Returns the mappings to unmap
-    /// outside the lock (more than `EVICT_MAX` are unmapped at once, which is rare).
+    /// The bin whose oldest block is the oldest of all binned blocks.
+    fn oldest_binned(&self) -> Option<usize> {
+        (0..BINS)
+            .filter_map(|i| self.bins()[i].oldest().map(|t| (t, i)))
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    /// Removes the oldest cached range or binned block: `(address, length, touched)`.
+    fn pop_oldest(&mut self) -> Option<(usize, usize, bool)> {
+        match self.oldest()? {
+            (_, None) => {
+                let (a, len, stamp) = self.cache_remove(0);
+                Some((a, len, stamp & TOUCHED != 0))
+            }
+            (_, Some(bin)) => {
+                let a = self.bins_mut()[bin].pop_oldest()?;
+                self.cached_bytes -= bin_len(bin);
+                self.binned_bytes -= bin_len(bin);
+                Some((a, bin_len(bin), true))
+            }
+        }
+    }
+
+    /// Takes the most recently freed block of bin `bin` and records it as a live block for a
+    /// request of `size` bytes, when the table has room without growing (growing maps, which
+    /// is not done here). None when the bin is empty or the table is full.
+    fn bin_take_recorded(&mut self, bin: usize, size: usize, grows: bool) -> Option<usize> {
+        if (self.count + 1) * 2 > self.cap {
+            return None;
+        }
+        let addr = self.bin_take(bin)?;
+        let len = bin_len(bin);
+        let b = LargeBlock {
+            addr,
+            base: addr,
+            len,
+            requested: size,
+            usable: len,
+            grows,
+        };
+        Self::put(self.table, self.cap, b);
+        self.count += 1;
+        Some(addr)
+    }
+
+    /// Takes the most recently freed block of bin `bin`.
+    fn bin_take(&mut self, bin: usize) -> Option<usize> {
+        let a = self.bins_mut()[bin].pop_newest()?;
+        self.cached_bytes -= bin_len(bin);
+        self.binned_bytes -= bin_len(bin);
+        Some(a)
+    }
+
+    /// Caches a freed mapping (`len == 0`: nothing to cache, only expire old entries): with
+    /// `binned`, in the bin of its length when that is a class length, else as a range, joined
+    /// with cached neighbours. A full bin, or bins over `BIN_BYTES`, pass their oldest blocks
+    /// on as ranges. Makes room and drops entries older than `CACHE_EXPIRY_MS`. Returns the
+    /// mappings to unmap outside the lock (more than `EVICT_MAX` are unmapped at once, which
+    /// is rare).
     fn cache_put(
         &mut self,
         m: (usize, usize),
         now: u64,
         touched: bool,
+        binned: bool,
     ) -> [(usize, usize); EVICT_MAX] {
         let mut evicted = [(0, 0); EVICT_MAX];
         let mut n = 0;
@@ -280,12 +467,57 @@ impl LargeInner {
                 os::unmap(e.0 as *mut u8, e.1);
             }
         };
-        while self.cached > 0 && (self.cache[0].2 & !TOUCHED) + CACHE_EXPIRY_MS < now {
-            evict(self.cache_pop_oldest());
+        while let Some((t, _)) = self.oldest() {
+            if t + CACHE_EXPIRY_MS >= now {
+                break;
+            }
+            if let Some((a, len, _)) = self.pop_oldest() {
+                evict((a, len));
+            }
         }
         if m.1 == 0 {
             return evicted;
         }
+        let Some(bin) = exact_bin(m.1).filter(|_| binned) else {
+            self.put_range(m, now, touched, &mut evict);
+            return evicted;
+        };
+        // Make room in the bins: their oldest blocks become ranges.
+        while self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > BIN_BYTES {
+            let oldest = if self.bins()[bin].count == BIN_CAP {
+                Some(bin)
+            } else {
+                self.oldest_binned()
+            };
+            let Some(b) = oldest else { break };
+            let Some(a) = self.bins_mut()[b].pop_oldest() else {
+                break;
+            };
+            let len = bin_len(b);
+            self.cached_bytes -= len;
+            self.binned_bytes -= len;
+            self.put_range((a, len), now, true, &mut evict);
+        }
+        while self.cached_bytes + m.1 > CACHE_BYTES {
+            match self.pop_oldest() {
+                Some((a, len, _)) => evict((a, len)),
+                None => break,
+            }
+        }
+        self.bins_mut()[bin].push(m.0, now);
+        self.cached_bytes += m.1;
+        self.binned_bytes += m.1;
+        evicted
+    }
+
+    /// Caches free range `m` as a range (the general part of `cache_put`).
+    fn put_range(
+        &mut self,
+        m: (usize, usize),
+        now: u64,
+        touched: bool,
+        evict: &mut impl FnMut((usize, usize)),
+    ) {
         // Join cached neighbours, so that pieces split off one mapping become one range again.
         let mut m = m;
         let mut touched = touched;
@@ -298,7 +530,7 @@ impl LargeInner {
         }
         if m.1 > CACHE_BYTES {
             evict(m);
-            return evicted;
+            return;
         }
         if self.cached == CACHE_SLOTS {
             // Out of slots: the smallest range goes (split-off pieces are the least useful).
@@ -309,12 +541,14 @@ impl LargeInner {
             evict((a, len));
         }
         while self.cached_bytes + m.1 > CACHE_BYTES {
-            evict(self.cache_pop_oldest());
+            match self.pop_oldest() {
+                Some((a, len, _)) => evict((a, len)),
+                None => break,
+            }
         }
         self.cache[self.cached] = (m.0, m.1, if touched { now | TOUCHED } else { now });
         self.cached += 1;
         self.cached_bytes += m.1;
-        evicted
     }
 }
 
@@ -329,7 +563,12 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
 /// Caches free range `m` (`touched`: its pages may be in memory; `(0, 0)`: only expire old
 /// entries), unmapping what the cache evicts.
 fn cache_range(m: (usize, usize), touched: bool) {
-    for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched)) {
+    cache_put(m, touched, false);
+}
+
+/// `cache_range`; with `binned`, a range of a class length goes to its bin.
+fn cache_put(m: (usize, usize), touched: bool, binned: bool) {
+    for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched, binned)) {
         os::unmap(a as *mut u8, len);
     }
 }
@@ -364,6 +603,10 @@ fn map_or_retry(len: usize) -> *mut u8 {
 /// range back in the cache) when the kernel has something there already.
 fn take_extended(need: usize) -> Option<usize> {
     let (a, len) = with_inner(|s| {
+        if s.extend_skip > 0 {
+            s.extend_skip -= 1;
+            return None;
+        }
         let k = (0..s.cached)
             .filter(|&k| s.cache[k].2 & TOUCHED != 0 && s.cache[k].1 >= need / 4)
             .max_by_key(|&k| s.cache[k].1)?;
@@ -372,21 +615,41 @@ fn take_extended(need: usize) -> Option<usize> {
     })?;
     let extra = need - len;
     let below = a.checked_sub(extra).filter(|&b| b >= PAGE_SIZE << 4);
-    if let Some(b) = below {
-        if !os::map(extra, b).is_null() {
-            return Some(b);
+    let joined = match below {
+        Some(b) if !os::map(extra, b).is_null() => Some(b),
+        _ if !REGISTRY.contains(a + len) && !os::map(extra, a + len).is_null() => Some(a),
+        _ => None,
+    };
+    with_inner(|s| {
+        if joined.is_some() {
+            s.extend_fails = 0;
+        } else {
+            s.extend_fails = (s.extend_fails + 1).min(EXTEND_SKIP_MAX.trailing_zeros());
+            s.extend_skip = 1 << s.extend_fails;
         }
+    });
+    if joined.is_none() {
+        cache_range((a, len), true);
     }
-    if !REGISTRY.contains(a + len) && !os::map(extra, a + len).is_null() {
-        return Some(a);
-    }
-    cache_range((a, len), true);
-    None
+    joined
 }
 
 /// Allocates a LARGE block of `size` bytes aligned to `align` (a power of two). With `zero`,
 /// the block reads as zeros. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    alloc_with(size, align, zero, false)
+}
+
+/// `alloc` for a block that `realloc` is moving because it grows: a fresh mapping comes with
+/// room to grow in place (see `alloc_with`).
+pub fn alloc_growing(size: usize) -> *mut u8 {
+    alloc_with(size, 0, false, true)
+}
+
+/// `alloc`; with `grow`, a fresh mapping of up to `GROW_ROOM_MAX` bytes gets as much again
+/// behind it, cached as a free range (address space only: its pages are not touched), so that
+/// the next `realloc` doubling the block extends in place, without a copy or a system call.
+fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
     let mut need = match page_round(size.max(1)) {
         Some(n) if n <= isize::MAX as usize => n,
         _ => {
@@ -396,7 +659,24 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let addr;
     let mut from_cache = false;
     if align <= PAGE_SIZE {
-        if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
+        let bin = if need <= BIN_MAX {
+            let (bin, len) = bin_of(need);
+            need = len;
+            Some(bin)
+        } else {
+            None
+        };
+        if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take_recorded(b, size, grow))) {
+            // Taken and recorded under one lock hold.
+            if zero {
+                // SAFETY: the block [a, a + size) is ours and not yet handed out.
+                unsafe { ptr::write_bytes(a as *mut u8, 0, size) };
+            }
+            return a as *mut u8;
+        } else if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take(b))) {
+            addr = a;
+            from_cache = true;
+        } else if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
             addr = a;
             need = len;
             from_cache = true;
@@ -406,10 +686,11 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         } else {
             // A miss: a good moment to give back mappings cached too long.
             cache_range((0, 0), false);
-            // Map room to grow: a block up to GROW_ROOM_MAX gets as much again behind it, cached
-            // as a free range (address space only: its pages are not touched), so that a
-            // `realloc` doubling the block extends in place, without a copy or a system call.
-            let room = if need <= GROW_ROOM_MAX { need } else { 0 };
+            let room = if grow && need <= GROW_ROOM_MAX {
+                need
+            } else {
+                0
+            };
             let mut p = if room != 0 {
                 os::map(need + room, 0)
             } else {
@@ -449,6 +730,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         len: need,
         requested: size,
         usable: need,
+        grows: grow,
     }) {
         os::unmap(addr as *mut u8, need);
         return os::out_of_memory();
@@ -494,6 +776,7 @@ pub fn alloc_guarded(size: usize, align: usize, zero: bool) -> *mut u8 {
         len,
         requested: size,
         usable: guard - addr,
+        grows: false,
     };
     if !record(b) {
         os::unmap(base, len);
@@ -543,13 +826,24 @@ pub fn lookup(addr: usize) -> Option<LargeBlock> {
 /// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
 /// errno is preserved.
 pub fn free(addr: usize) -> bool {
-    match take(addr) {
-        Some(b) => {
-            release_taken(b);
-            true
-        }
-        None => false,
+    let saved = os::get_errno();
+    let now = os::now_ms();
+    // `take` and `release_taken` under one lock hold.
+    let Some((unmap, evicted)) = with_inner(|s| {
+        let b = s.remove_at(s.find(addr)?);
+        Some(if b.guarded() {
+            ((b.base, b.len), [(0, 0); EVICT_MAX])
+        } else {
+            ((0, 0), s.cache_put((b.base, b.len), now, true, !b.grows))
+        })
+    }) else {
+        return false;
+    };
+    for (a, len) in evicted.into_iter().chain([unmap]) {
+        os::unmap(a as *mut u8, len);
     }
+    os::set_errno(saved);
+    true
 }
 
 /// Takes the live LARGE block at `addr` out of the table: from here its range is the caller's
@@ -569,7 +863,7 @@ pub fn release_taken(b: LargeBlock) {
     if b.guarded() {
         os::unmap(b.base as *mut u8, b.len);
     } else {
-        cache_range((b.base, b.len), true);
+        cache_put((b.base, b.len), true, !b.grows);
     }
     os::set_errno(saved);
 }
@@ -629,6 +923,7 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         }
         e.len += extra;
         e.usable = e.len;
+        e.grows = true;
         e.requested = size;
         true
     });
@@ -638,21 +933,13 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     ok
 }
 
-/// Unmaps every cached free mapping. Returns the bytes of those whose pages may have been
-/// in memory.
+/// Unmaps every cached free mapping and binned block. Returns the bytes of those whose pages
+/// may have been in memory.
 pub fn release_cached() -> usize {
-    let mut list = [(0usize, 0usize, 0u64); CACHE_SLOTS];
-    let n = with_inner(|s| {
-        let n = s.cached;
-        list[..n].copy_from_slice(&s.cache[..n]);
-        s.cached = 0;
-        s.cached_bytes = 0;
-        n
-    });
     let mut touched = 0;
-    for &(a, len, stamp) in &list[..n] {
+    while let Some((a, len, t)) = with_inner(|s| s.pop_oldest()) {
         os::unmap(a as *mut u8, len);
-        if stamp & TOUCHED != 0 {
+        if t {
             touched += len;
         }
     }
@@ -681,4 +968,32 @@ pub fn with_block<R>(addr: usize, f: impl FnOnce(&LargeBlock) -> R) -> Option<R>
         // SAFETY: i < cap.
         Some(f(unsafe { &*s.table.add(i) }))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_classes_round_up_by_at_most_a_quarter() {
+        let mut prev = 0;
+        for pages in BIN_MIN_PAGES..=BIN_MAX / PAGE_SIZE {
+            let need = pages * PAGE_SIZE;
+            let (bin, len) = bin_of(need);
+            assert!(bin < BINS, "{pages} pages: bin {bin}");
+            assert!(
+                len >= need && (len - need) * 4 <= len,
+                "{pages} pages: {len}"
+            );
+            assert_eq!(bin_len(bin), len);
+            assert_eq!(exact_bin(len), Some(bin));
+            assert!(bin >= prev);
+            prev = bin;
+        }
+        assert_eq!(prev, BINS - 1);
+        assert_eq!(bin_of(BIN_MAX).1, BIN_MAX);
+        assert_eq!(exact_bin(BIN_MAX + 4 * PAGE_SIZE), None);
+        assert_eq!(exact_bin(11 * PAGE_SIZE), None);
+        assert_eq!(exact_bin(10 * PAGE_SIZE + 1), None);
+    }
 }

@@ -5,6 +5,8 @@
  *
  *  mixed        10,000 live TINY/SMALL blocks of mixed sizes (16..4000)
  *  loop_SIZE    10,000 x { malloc(SIZE); touch; free } for one size
+ *  medium       2,048 live LARGE blocks of 32..128 KiB (random sizes), then
+ *               50,000 of them freed and replaced at random
  *
  * The library is warmed up (one malloc/free) before START so its one-time
  * initialisation is not counted.
@@ -44,6 +46,31 @@ static void loop(size_t n)
 	mark("END\n");
 }
 
+static void *medium_blocks[2048];
+
+static void medium(void)
+{
+	uint64_t rs = 7;
+	for (int i = 0; i < 2048; i++) {
+		size_t n = t_range(&rs, 32769, 131072);
+		medium_blocks[i] = malloc(n);
+		CHECK(medium_blocks[i] != NULL, "malloc(%zu) failed", n);
+		((char *)medium_blocks[i])[0] = ((char *)medium_blocks[i])[n - 1] = 1;
+	}
+	mark("START\n");
+	for (int k = 0; k < 50000; k++) {
+		int i = (int)t_range(&rs, 0, 2047);
+		free(medium_blocks[i]);
+		size_t n = t_range(&rs, 32769, 131072);
+		medium_blocks[i] = malloc(n);
+		CHECK(medium_blocks[i] != NULL, "malloc(%zu) failed", n);
+		((char *)medium_blocks[i])[0] = ((char *)medium_blocks[i])[n - 1] = 1;
+	}
+	mark("END\n");
+	for (int i = 0; i < 2048; i++)
+		free(medium_blocks[i]);
+}
+
 static void loop_16(void) { loop(16); }
 static void loop_1000(void) { loop(1000); }
 static void loop_20000(void) { loop(20000); }
@@ -52,4 +79,4 @@ static void loop_1m(void) { loop((size_t)1 << 20); }
 static void loop_16m(void) { loop((size_t)16 << 20); }
 
 T_MAIN(T(mixed), T(loop_16), T(loop_1000), T(loop_20000), T(loop_100000), T(loop_1m),
-       T(loop_16m))
+       T(loop_16m), T(medium))

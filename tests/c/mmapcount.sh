@@ -7,6 +7,8 @@
 #   mmap.mixed        10,000 live TINY/SMALL blocks (16..4000 B): <= 100
 #   mmap.loop_SIZE    10,000 malloc/free of one size
 #                     (16, 1000, 20000, 100000, 1 MiB, 16 MiB):   <= 10
+#   mmap.medium       2,048 live blocks of 32..128 KiB, 50,000 of them
+#                     replaced at random (freed blocks are reused):  <= 500
 # Usage: bash tests/c/mmapcount.sh [filter-regex]   (from the repo root)
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -25,6 +27,7 @@ for t in $("$BIN" --list); do
 	wanted "$name" || continue
 	case $t in
 	mixed) max=100 ;;
+	medium) max=500 ;;
 	*) max=10 ;;
 	esac
 	mkdir -p "$BUILD/logs"
