@@ -3,15 +3,23 @@
 //!
 //! A table, keyed by the block's address, records every live LARGE block (mapping length and
 //! requested size), so `free` of a pointer that is not ours is recognised without touching it.
-//! Freed mappings are kept in a cache of free ranges (at most `CACHE_SLOTS` ranges and
-//! `CACHE_BYTES` bytes, each unmapped after `CACHE_EXPIRY_MS` unused; out of slots, the
-//! smallest range goes):
+//! Blocks up to `BIN_MAX` get a length class (four per doubling of pages: 40, 48, 56, 64, 80
+//! KiB, ...), and a freed block of a class length waits in the bin of its class, a ring of at
+//! most `BIN_CAP` blocks (`BIN_BYTES` in all bins), for the next request of that class: taken as
+//! it is, in O(1), with no split or join. So a program that keeps thousands of medium blocks
+//! live and replaces them at random reuses freed mappings instead of mapping new ones.
+//!
+//! Other freed mappings (and what the bins pass on) are kept in a cache of free ranges (at most
+//! `CACHE_SLOTS` ranges; with the bins at most `CACHE_BYTES` bytes, each unmapped after
+//! `CACHE_EXPIRY_MS` unused; out of slots, the smallest range goes):
 //! - a request takes the smallest range that fits, splitting a larger one;
 //! - a freed block joins the cached ranges next to it;
-//! - a growing `realloc` extends into the range after it (a fresh mapping of up to
-//!   `GROW_ROOM_MAX` bytes comes with as much again of untouched room behind it);
+//! - a growing `realloc` extends into the range after it (a block that `realloc` moves because
+//!   it grows gets, on a fresh mapping of up to `GROW_ROOM_MAX` bytes, as much again of
+//!   untouched room behind it);
 //! - a request that no range fits joins a fresh mapping to a cached range whose pages are in
-//!   memory, below or above it (`take_extended`), so that most of its pages need no fault;
+//!   memory, below or above it (`take_extended`, which backs off after failures), so that most
+//!   of its pages need no fault;
 //!
 //! So a malloc/free loop of LARGE blocks does not map and unmap on every turn, and their pages
 //! are not faulted in again. Everything is under `LargeState::lock`, never held across a system
