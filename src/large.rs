@@ -10,7 +10,8 @@
 //! live and replaces them at random reuses freed mappings instead of mapping new ones.
 //!
 //! Other freed mappings (and what the bins pass on) are kept in a cache of free ranges (at most
-//! `CACHE_SLOTS` ranges; with the bins at most `CACHE_BYTES` bytes, each unmapped after
+//! `CACHE_SLOTS` ranges; with the bins at most `CACHE_BYTES` bytes or the recent peak of live
+//! LARGE bytes, each unmapped after
 //! `CACHE_EXPIRY_MS` unused; out of slots, the smallest range goes):
 //! - a request takes the smallest range that fits, splitting a larger one;
 //! - a freed block joins the cached ranges next to it;
@@ -70,8 +71,12 @@ const EMPTY: LargeBlock = LargeBlock {
 
 /// Freed mappings kept for reuse.
 pub const CACHE_SLOTS: usize = 64;
-/// Bytes of freed mappings kept for reuse at most.
+/// Bytes of freed mappings kept for reuse at most, or the recent peak of live LARGE bytes when
+/// that is more (a program that frees hundreds of MiB of LARGE blocks and allocates them again
+/// finds them cached, for `CACHE_EXPIRY_MS`, like mimalloc's or jemalloc's retained pages).
 pub const CACHE_BYTES: usize = 128 << 20;
+/// The recent peak halves (down to the live bytes) once per this many milliseconds.
+const PEAK_HALF_LIFE_MS: u64 = 1000;
 /// A cached mapping unused for this long is unmapped at the next LARGE operation.
 pub const CACHE_EXPIRY_MS: u64 = 250;
 /// A fresh LARGE mapping up to this size gets as much again behind it for growth.
@@ -84,9 +89,10 @@ const BIN_MIN_PAGES: usize = crate::types::SMALL_MAX / PAGE_SIZE + 1;
 /// Length classes up to `BIN_MAX`: four per power of two of pages above `BIN_MIN_PAGES`.
 pub const BINS: usize = 4 * (BIN_MAX.trailing_zeros() - PAGE_SIZE.trailing_zeros() - 3) as usize;
 /// Freed blocks each bin holds at most (its oldest is unmapped to make room).
-const BIN_CAP: usize = 128;
-/// Bytes the bins hold at most together (beyond, their oldest blocks are unmapped): binned
-/// blocks serve only their own class, unlike cached ranges, which any smaller request can use.
+const BIN_CAP: usize = 512;
+/// Bytes the bins hold at most together, or the recent peak of live blocks of class lengths
+/// when that is more (beyond, their oldest blocks become cached ranges): binned blocks serve
+/// only their own class, unlike cached ranges, which any smaller request can use.
 const BIN_BYTES: usize = 32 << 20;
 const _: () = assert!(BIN_MIN_PAGES > 8 && BIN_MIN_PAGES <= 16 && BIN_CAP.is_power_of_two());
 
@@ -163,6 +169,11 @@ fn bin_len(bin: usize) -> usize {
     ((1 << k) + ((bin % 4 + 1) << (k - 2))) * PAGE_SIZE
 }
 
+/// Whether block `b` goes to a bin when freed.
+fn binnable(b: &LargeBlock) -> bool {
+    !b.grows && !b.guarded() && exact_bin(b.len).is_some()
+}
+
 /// The bin of a freed range of exactly `len` bytes, if `len` is a class length.
 fn exact_bin(len: usize) -> Option<usize> {
     if !(BIN_MIN_PAGES * PAGE_SIZE..=BIN_MAX).contains(&len) || !len.is_multiple_of(PAGE_SIZE) {
@@ -191,6 +202,13 @@ pub struct LargeInner {
     extend_fails: u32,
     /// Bytes of the blocks in the bins (part of `cached_bytes`).
     binned_bytes: usize,
+    /// Bytes of the live blocks' mappings, their recent peak, and when it last halved.
+    live_bytes: usize,
+    peak_live: usize,
+    peak_at: u64,
+    /// The same for the live blocks of class lengths (those that go to the bins when freed).
+    class_live: usize,
+    class_peak: usize,
 }
 
 /// Freed blocks of the length classes up to `BIN_MAX`, by class (a static of its own: `Globals`
@@ -217,6 +235,11 @@ impl LargeState {
                 extend_skip: 0,
                 extend_fails: 0,
                 binned_bytes: 0,
+                live_bytes: 0,
+                peak_live: 0,
+                peak_at: 0,
+                class_live: 0,
+                class_peak: 0,
             }),
         }
     }
@@ -327,8 +350,37 @@ impl LargeInner {
                 }
             }
             self.count -= 1;
+            self.sub_live(&removed);
             removed
         }
+    }
+
+    /// Stops counting live block `b`.
+    fn sub_live(&mut self, b: &LargeBlock) {
+        self.live_bytes -= b.len;
+        if binnable(b) {
+            self.class_live -= b.len;
+        }
+    }
+
+    /// Counts live block `b`.
+    fn add_live(&mut self, b: &LargeBlock) {
+        self.live_bytes += b.len;
+        self.peak_live = self.peak_live.max(self.live_bytes);
+        if binnable(b) {
+            self.class_live += b.len;
+            self.class_peak = self.class_peak.max(self.class_live);
+        }
+    }
+
+    /// The most bytes the cache may hold now: `CACHE_BYTES`, or the recent peak of live bytes.
+    fn cache_limit(&mut self, now: u64) -> usize {
+        if now >= self.peak_at + PEAK_HALF_LIFE_MS {
+            self.peak_at = now;
+            self.peak_live = (self.peak_live / 2).max(self.live_bytes);
+            self.class_peak = (self.class_peak / 2).max(self.class_live);
+        }
+        CACHE_BYTES.max(self.peak_live)
     }
 
     /// Removes cache entry `k`, keeping the others in age order.
@@ -441,6 +493,7 @@ impl LargeInner {
         };
         Self::put(self.table, self.cap, b);
         self.count += 1;
+        self.add_live(&b);
         Some(addr)
     }
 
@@ -486,12 +539,14 @@ impl LargeInner {
         if m.1 == 0 {
             return evicted;
         }
+        let limit = self.cache_limit(now);
         let Some(bin) = exact_bin(m.1).filter(|_| binned) else {
-            self.put_range(m, now, touched, &mut evict);
+            self.put_range(m, now, touched, limit, &mut evict);
             return evicted;
         };
         // Make room in the bins: their oldest blocks become ranges.
-        while self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > BIN_BYTES {
+        let bin_limit = BIN_BYTES.max(self.class_peak);
+        while self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > bin_limit {
             let oldest = if self.bins()[bin].count == BIN_CAP {
                 Some(bin)
             } else {
@@ -504,9 +559,9 @@ impl LargeInner {
             let len = bin_len(b);
             self.cached_bytes -= len;
             self.binned_bytes -= len;
-            self.put_range((a, len), now, true, &mut evict);
+            self.put_range((a, len), now, true, limit, &mut evict);
         }
-        while self.cached_bytes + m.1 > CACHE_BYTES {
+        while self.cached_bytes + m.1 > limit {
             match self.pop_oldest() {
                 Some((a, len, _)) => evict((a, len)),
                 None => break,
@@ -524,6 +579,7 @@ impl LargeInner {
         m: (usize, usize),
         now: u64,
         touched: bool,
+        limit: usize,
         evict: &mut impl FnMut((usize, usize)),
     ) {
         // Join cached neighbours, so that pieces split off one mapping become one range again.
@@ -536,7 +592,7 @@ impl LargeInner {
             m = (m.0.min(a), m.1 + len);
             touched |= stamp & TOUCHED != 0;
         }
-        if m.1 > CACHE_BYTES {
+        if m.1 > limit {
             evict(m);
             return;
         }
@@ -548,7 +604,7 @@ impl LargeInner {
             let (a, len, _) = self.cache_remove(k);
             evict((a, len));
         }
-        while self.cached_bytes + m.1 > CACHE_BYTES {
+        while self.cached_bytes + m.1 > limit {
             match self.pop_oldest() {
                 Some((a, len, _)) => evict((a, len)),
                 None => break,
@@ -810,6 +866,7 @@ fn record(b: LargeBlock) -> bool {
         let old = s.reserve()?;
         LargeInner::put(s.table, s.cap, b);
         s.count += 1;
+        s.add_live(&b);
         Some(old)
     });
     match old {
@@ -842,7 +899,10 @@ pub fn free(addr: usize) -> bool {
         Some(if b.guarded() {
             ((b.base, b.len), [(0, 0); EVICT_MAX])
         } else {
-            ((0, 0), s.cache_put((b.base, b.len), now, true, !b.grows))
+            (
+                (0, 0),
+                s.cache_put((b.base, b.len), now, true, binnable(&b)),
+            )
         })
     }) else {
         return false;
@@ -871,7 +931,7 @@ pub fn release_taken(b: LargeBlock) {
     if b.guarded() {
         os::unmap(b.base as *mut u8, b.len);
     } else {
-        cache_put((b.base, b.len), true, !b.grows);
+        cache_put((b.base, b.len), true, binnable(&b));
     }
     os::set_errno(saved);
 }
@@ -893,10 +953,14 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         }
         if need <= e.len {
             let cut = if need < e.len / 2 { e.len - need } else { 0 };
+            let before = *e;
             e.len -= cut;
             e.usable = e.len;
             e.requested = size;
-            return Some((true, e.addr + e.len, cut));
+            let after = *e;
+            s.sub_live(&before);
+            s.add_live(&after);
+            return Some((true, after.addr + after.len, cut));
         }
         Some((false, e.addr + e.len, need - e.len))
     });
@@ -929,10 +993,14 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         if e.addr + e.len != end {
             return false;
         }
+        let before = *e;
         e.len += extra;
         e.usable = e.len;
         e.grows = true;
         e.requested = size;
+        let after = *e;
+        s.sub_live(&before);
+        s.add_live(&after);
         true
     });
     if !ok {
