@@ -11,8 +11,8 @@
 //!
 //! Other freed mappings (and what the bins pass on) are kept in a cache of free ranges (at most
 //! `CACHE_SLOTS` ranges; with the bins at most `CACHE_BYTES` bytes or the recent peak of live
-//! LARGE bytes, each unmapped after
-//! `CACHE_EXPIRY_MS` unused; out of slots, the smallest range goes):
+//! LARGE bytes, each unmapped after `CACHE_EXPIRY_MS` unused; out of slots, the smallest range
+//! goes):
 //! - a request takes the smallest range that fits, splitting a larger one;
 //! - a freed block joins the cached ranges next to it;
 //! - a growing `realloc` extends into the range after it (a block that `realloc` moves because
@@ -88,7 +88,7 @@ pub const BIN_MAX: usize = 1 << 20;
 const BIN_MIN_PAGES: usize = crate::types::SMALL_MAX / PAGE_SIZE + 1;
 /// Length classes up to `BIN_MAX`: four per power of two of pages above `BIN_MIN_PAGES`.
 pub const BINS: usize = 4 * (BIN_MAX.trailing_zeros() - PAGE_SIZE.trailing_zeros() - 3) as usize;
-/// Freed blocks each bin holds at most (its oldest is unmapped to make room).
+/// Freed blocks each bin holds at most (its oldest becomes a cached range to make room).
 const BIN_CAP: usize = 512;
 /// Bytes the bins hold at most together, or the recent peak of live blocks of class lengths
 /// when that is more (beyond, their oldest blocks become cached ranges): binned blocks serve
@@ -544,8 +544,10 @@ impl LargeInner {
             self.put_range(m, now, touched, limit, &mut evict);
             return evicted;
         };
-        // Make room in the bins: their oldest blocks become ranges.
+        // Make room in the bins: their oldest blocks become ranges (a few per call; beyond,
+        // after the limit fell, they are unmapped).
         let bin_limit = BIN_BYTES.max(self.class_peak);
+        let mut passed_on = 0;
         while self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > bin_limit {
             let oldest = if self.bins()[bin].count == BIN_CAP {
                 Some(bin)
@@ -559,7 +561,12 @@ impl LargeInner {
             let len = bin_len(b);
             self.cached_bytes -= len;
             self.binned_bytes -= len;
-            self.put_range((a, len), now, true, limit, &mut evict);
+            if passed_on < EVICT_MAX {
+                passed_on += 1;
+                self.put_range((a, len), now, true, limit, &mut evict);
+            } else {
+                evict((a, len));
+            }
         }
         while self.cached_bytes + m.1 > limit {
             match self.pop_oldest() {
