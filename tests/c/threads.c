@@ -5,6 +5,8 @@
  *                     posix_memalign of 1..100000 bytes; every block carries a
  *                     pattern derived from its address and thread, verified
  *                     before each realloc/free (catches overlap between threads)
+ *  random_ops_large   the same with LARGE blocks only (32 KiB..1.2 MiB, 32 slots
+ *                     a thread, 20k operations): the LARGE bins and cache
  *  producer_consumer  2 pairs: blocks allocated in one thread, checked,
  *                     sometimes realloc'ed, and freed in another (locked queue)
  *  thread_waves       200 short threads in waves of 20 exit with live blocks;
@@ -33,8 +35,14 @@
 #define OPS 200000
 #define SLOTS 256
 
+/* random_ops_large: LARGE blocks only, on both sides of the 1 MiB bound of the
+ * LARGE length classes, in fewer slots (at most 32 x 1.2 MiB live per thread). */
+static int large_mode;
+
 static size_t rand_size(uint64_t *rs)
 {
+	if (large_mode)
+		return t_range(rs, 32769, 1200000);
 	return t_mixed_size(rs, 70, 100000);
 }
 
@@ -57,8 +65,9 @@ static void *random_ops_thread(void *arg)
 	uint64_t rs = 1000 + (uint64_t)tid;
 	static __thread struct slot slots[SLOTS];
 
-	for (int op = 0; op < OPS; op++) {
-		struct slot *s = &slots[t_rand(&rs) % SLOTS];
+	int ops = large_mode ? OPS / 10 : OPS, nslots = large_mode ? 32 : SLOTS;
+	for (int op = 0; op < ops; op++) {
+		struct slot *s = &slots[t_rand(&rs) % (uint64_t)nslots];
 		uint64_t r = t_rand(&rs) % 100;
 		if (!s->p) {
 			size_t n = rand_size(&rs);
@@ -124,6 +133,12 @@ static void random_ops(void)
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
 	t_heap_check(10000, 11);
+}
+
+static void random_ops_large(void)
+{
+	large_mode = 1;
+	random_ops();
 }
 
 /* ---------------------------------------------------------------- */
@@ -482,5 +497,5 @@ static void double_free_race_owner(void)
 	race_rounds(1);
 }
 
-T_MAIN(T(random_ops), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
+T_MAIN(T(random_ops), T(random_ops_large), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
        T(show_concurrent), T(double_free_race), T(double_free_race_owner))
