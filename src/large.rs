@@ -474,6 +474,18 @@ impl LargeInner {
         }
     }
 
+    /// Gives back the range of block `b`, already out of the table: binned or cached, or, for
+    /// a guarded block, to unmap. Returns the mappings to unmap outside the lock.
+    fn release(&mut self, b: &LargeBlock, now: u64) -> [(usize, usize); EVICT_MAX + 1] {
+        let mut unmaps = [(0, 0); EVICT_MAX + 1];
+        if b.guarded() {
+            unmaps[0] = (b.base, b.len);
+        } else {
+            unmaps[1..].copy_from_slice(&self.cache_put((b.base, b.len), now, true, binnable(b)));
+        }
+        unmaps
+    }
+
     /// Takes the most recently freed block of bin `bin` and records it as a live block for a
     /// request of `size` bytes, when the table has room without growing (growing maps, which
     /// is not done here). None when the bin is empty or the table is full.
@@ -634,12 +646,7 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
 /// Caches free range `m` (`touched`: its pages may be in memory; `(0, 0)`: only expire old
 /// entries), unmapping what the cache evicts.
 fn cache_range(m: (usize, usize), touched: bool) {
-    cache_put(m, touched, false);
-}
-
-/// `cache_range`; with `binned`, a range of a class length goes to its bin.
-fn cache_put(m: (usize, usize), touched: bool, binned: bool) {
-    for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched, binned)) {
+    for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched, false)) {
         os::unmap(a as *mut u8, len);
     }
 }
@@ -901,24 +908,22 @@ pub fn free(addr: usize) -> bool {
     let saved = os::get_errno();
     let now = os::now_ms();
     // `take` and `release_taken` under one lock hold.
-    let Some((unmap, evicted)) = with_inner(|s| {
+    let Some(unmaps) = with_inner(|s| {
         let b = s.remove_at(s.find(addr)?);
-        Some(if b.guarded() {
-            ((b.base, b.len), [(0, 0); EVICT_MAX])
-        } else {
-            (
-                (0, 0),
-                s.cache_put((b.base, b.len), now, true, binnable(&b)),
-            )
-        })
+        Some(s.release(&b, now))
     }) else {
         return false;
     };
-    for (a, len) in evicted.into_iter().chain([unmap]) {
-        os::unmap(a as *mut u8, len);
-    }
+    unmap_all(unmaps);
     os::set_errno(saved);
     true
+}
+
+/// Unmaps what `LargeInner::release` returned (empty entries are skipped).
+fn unmap_all(unmaps: [(usize, usize); EVICT_MAX + 1]) {
+    for (a, len) in unmaps {
+        os::unmap(a as *mut u8, len);
+    }
 }
 
 /// Takes the live LARGE block at `addr` out of the table: from here its range is the caller's
@@ -935,11 +940,8 @@ pub fn take(addr: usize) -> Option<LargeBlock> {
 /// what the cache evicts). errno is preserved (`free` must not change it).
 pub fn release_taken(b: LargeBlock) {
     let saved = os::get_errno();
-    if b.guarded() {
-        os::unmap(b.base as *mut u8, b.len);
-    } else {
-        cache_put((b.base, b.len), true, binnable(&b));
-    }
+    let now = os::now_ms();
+    unmap_all(with_inner(|s| s.release(&b, now)));
     os::set_errno(saved);
 }
 
