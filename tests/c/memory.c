@@ -14,10 +14,9 @@
  *                  a second (a heap keeps at most two empty segments for the
  *                  purge delay; the rest goes back at once)
  *  large_cached    256 LARGE blocks of 64 KiB..2 MiB freed: what stays mapped
- *                  is bounded by the cache (128 MiB, or the recent peak of live
- *                  LARGE bytes when more); then, with small allocations going on
- *                  and no LARGE ones, the cache is given back within a second
- *                  (its ranges expire after 250 ms)
+ *                  is bounded by the range cache (128 MiB); then, with small
+ *                  allocations going on and no LARGE ones, the cache is given back
+ *                  within a second (its ranges expire after 250 ms)
  *  trim            128 MiB of small blocks and 64 MiB of LARGE ones freed, then
  *                  malloc_trim(0): it returns 1 and the resident set is back within
  *                  8 MiB of where it was before, at once, with no purge delay;
@@ -166,9 +165,7 @@ static void large_cached(void)
 	size_t after = mapped_now();
 	t_info(1, "# large_cached: %zu MiB allocated, %zu MiB mapped after freeing (%zu before)\n",
 	       bytes >> 20, after >> 20, before >> 20);
-	size_t bound = bytes > ((size_t)128 << 20) ? bytes : (size_t)128 << 20;
-	/* mappings are page-rounded and classed (up to 25% more for blocks of up to 1 MiB) */
-	CHECK(after <= before + bound + bound / 4 + ((size_t)8 << 20),
+	CHECK(after <= before + ((size_t)128 << 20) + ((size_t)8 << 20),
 	      "%zu MiB still mapped after freeing %zu MiB of LARGE blocks (%zu MiB before)", after >> 20,
 	      bytes >> 20, before >> 20);
 	/* small allocation work only: the heap's purge ticks expire the cache */
