@@ -510,7 +510,12 @@ fn allocate(op: Op, old: usize, size: usize, align: usize, zero: bool) -> *mut u
         if zero {
             fill(a, 0, size, 0);
         } else if SCRIBBLE.load(Ordering::Relaxed) {
-            fill(a, 0, size, SCRIBBLE_NEW);
+            // Up to the usable size (realloc moves that much): all of it reads as new.
+            let end = match guarded_small(a) {
+                Some(_) => size,
+                None => alloc::usable_size_plain(p).max(size),
+            };
+            fill(a, 0, end, SCRIBBLE_NEW);
         }
     }
     trace(op, old, size, p as usize);
@@ -633,13 +638,21 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     check_canary(b"realloc", a, old);
+    // Every byte `malloc_usable_size` offered moves (programs such as redis write past the
+    // requested size, up to the usable size): the requested bytes of a guarded small block
+    // (the rest is its canary), the whole block otherwise.
+    let keep = if guarded_small(a).is_some() {
+        old
+    } else {
+        alloc::usable_size_plain(p).max(old)
+    };
     let q = allocate(Op::Realloc, a, size, 0, false);
     if q.is_null() {
         return q;
     }
-    // SAFETY: p is live with at least `old` bytes, q fresh with at least `size`.
+    // SAFETY: p is live with at least `keep` bytes, q fresh with at least `size`.
     unsafe {
-        ptr::copy_nonoverlapping(p, q, old.min(size));
+        ptr::copy_nonoverlapping(p, q, keep.min(size));
         release(b"realloc", p);
     }
     q

@@ -167,6 +167,14 @@ if wanted $name && run_ok $name FT_MALLOC_SCRIBBLE=1 "$MODES" scribble; then
 	pass $name
 fi
 
+# Bytes up to malloc_usable_size() survive realloc, in every mode.
+for mode in NONE=1 FT_MALLOC_CHECK=1 FT_MALLOC_SCRIBBLE=1 FT_MALLOC_GUARD=1; do
+	name=debug.realloc_usable.${mode%%=*}
+	if wanted $name && run_ok $name "$mode" "$MODES" realloc_usable; then
+		pass $name
+	fi
+done
+
 # FT_MALLOC_STATS=1: the counters at exit, against an empty program's
 statval() { # statval LABEL FILE
 	sed -n "s/^ft_malloc: $1  *\([0-9][0-9]*\)$/\1/p" "$2" | head -n 1

@@ -17,6 +17,9 @@
  *                  blocks of 100 bytes and one of 200000
  *  stats_counters  (FT_MALLOC_STATS=1) call and misuse counters move by
  *                  exactly what the test did
+ *  realloc_usable  (each mode, and none) every byte up to malloc_usable_size()
+ *                  of a TINY, SMALL and LARGE block survives a growing realloc
+ *                  (programs such as redis write into the usable slack)
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -334,5 +337,25 @@ static void stats_counters(void)
 #undef DELTA
 }
 
+static void realloc_usable(void)
+{
+	static const size_t sizes[] = {100, 1000, 20000, 40000, 200000};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		unsigned char *p = malloc(sizes[i]);
+		CHECK(p != NULL, "malloc(%zu)", sizes[i]);
+		size_t u = malloc_usable_size(p);
+		CHECK(u >= sizes[i], "usable %zu < %zu", u, sizes[i]);
+		for (size_t k = 0; k < u; k++)
+			p[k] = (unsigned char)(k * 7 + i);
+		unsigned char *q = realloc(p, u + 5000);
+		CHECK(q != NULL, "realloc(%zu)", u + 5000);
+		for (size_t k = 0; k < u; k++)
+			CHECK(q[k] == (unsigned char)(k * 7 + i),
+			      "malloc(%zu), %zu usable: byte %zu lost by realloc(%zu)", sizes[i], u, k,
+			      u + 5000);
+		free(q);
+	}
+}
+
 T_MAIN(T(scribble), T(stats_empty), T(stats_work), {"log", log_calls}, T(history),
-       T(stats_api), T(stats_counters))
+       T(stats_api), T(stats_counters), T(realloc_usable))
