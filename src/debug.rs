@@ -511,11 +511,7 @@ fn allocate(op: Op, old: usize, size: usize, align: usize, zero: bool) -> *mut u
             fill(a, 0, size, 0);
         } else if SCRIBBLE.load(Ordering::Relaxed) {
             // Up to the usable size (realloc moves that much): all of it reads as new.
-            let end = match guarded_small(a) {
-                Some(_) => size,
-                None => alloc::usable_size_plain(p).max(size),
-            };
-            fill(a, 0, end, SCRIBBLE_NEW);
+            fill(a, 0, offered(p, size), SCRIBBLE_NEW);
         }
     }
     trace(op, old, size, p as usize);
@@ -639,13 +635,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     }
     check_canary(b"realloc", a, old);
     // Every byte `malloc_usable_size` offered moves (programs such as redis write past the
-    // requested size, up to the usable size): the requested bytes of a guarded small block
-    // (the rest is its canary), the whole block otherwise.
-    let keep = if guarded_small(a).is_some() {
-        old
-    } else {
-        alloc::usable_size_plain(p).max(old)
-    };
+    // requested size, up to the usable size).
+    let keep = offered(p, old);
     let q = allocate(Op::Realloc, a, size, 0, false);
     if q.is_null() {
         return q;
@@ -668,8 +659,17 @@ pub fn usable_size(p: *mut u8) -> usize {
             report(b"malloc_usable_size", p as usize, Problem::Misuse(m));
             0
         }
-        // The bytes after the requested size of a guarded block are its canary, not usable.
-        Ok(size) if guarded_small(p as usize).is_some() => size,
-        Ok(_) => alloc::usable_size_plain(p),
+        Ok(size) => offered(p, size),
+    }
+}
+
+/// What `malloc_usable_size` offers for live block `p` of `size` requested bytes: the
+/// requested bytes of a guarded small block (the bytes after them are its canary, not usable),
+/// the whole block otherwise.
+fn offered(p: *mut u8, size: usize) -> usize {
+    if guarded_small(p as usize).is_some() {
+        size
+    } else {
+        alloc::usable_size_plain(p).max(size)
     }
 }

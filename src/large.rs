@@ -103,11 +103,8 @@ const _: () = assert!(BIN_MIN_PAGES > 8 && BIN_MIN_PAGES <= 16 && BIN_CAP.is_pow
 pub fn bin_of(need: usize) -> (usize, usize) {
     let pages = (need / PAGE_SIZE).max(BIN_MIN_PAGES);
     let k = (usize::BITS - 1 - (pages - 1).leading_zeros()) as usize; // floor(log2(pages - 1))
-    let step = ((pages - 1) >> (k - 2)) & 3;
-    (
-        (k - 3) * 4 + step,
-        ((1 << k) + ((step + 1) << (k - 2))) * PAGE_SIZE,
-    )
+    let bin = (k - 3) * 4 + (((pages - 1) >> (k - 2)) & 3);
+    (bin, bin_len(bin))
 }
 
 /// `take_extended` skips at most this many misses after failures in a row (a power of two).
