@@ -438,41 +438,39 @@ impl LargeInner {
 
     /// The oldest stamp among the cached ranges and the bins, and where it is.
     fn oldest(&self) -> Option<(u64, Oldest)> {
-        let mut best = (0..self.cached)
+        let range = (0..self.cached)
             .map(|k| (self.cache[k].2 & !TOUCHED, Oldest::Range(k)))
             .min_by_key(|&(t, _)| t);
-        for (i, b) in self.bins().iter().enumerate() {
-            if let Some(t) = b.oldest() {
-                if best.is_none_or(|(bt, _)| t < bt) {
-                    best = Some((t, Oldest::Bin(i)));
-                }
-            }
+        let bin = self.oldest_binned().map(|(t, i)| (t, Oldest::Bin(i)));
+        match (range, bin) {
+            (Some(r), Some(b)) => Some(if b.0 < r.0 { b } else { r }),
+            (r, b) => r.or(b),
         }
-        best
     }
 
-    /// The bin whose oldest block is the oldest of all binned blocks.
-    fn oldest_binned(&self) -> Option<usize> {
+    /// The stamp of the oldest binned block, and its bin.
+    fn oldest_binned(&self) -> Option<(u64, usize)> {
         (0..BINS)
             .filter_map(|i| self.bins()[i].oldest().map(|t| (t, i)))
             .min()
-            .map(|(_, i)| i)
+    }
+
+    /// Removes the cached range or binned block `at` found by `oldest`:
+    /// `(address, length, touched)`.
+    fn remove_oldest(&mut self, at: Oldest) -> Option<(usize, usize, bool)> {
+        match at {
+            Oldest::Range(k) => {
+                let (a, len, stamp) = self.cache_remove(k);
+                Some((a, len, stamp & TOUCHED != 0))
+            }
+            Oldest::Bin(bin) => self.bin_remove(bin, false).map(|a| (a, bin_len(bin), true)),
+        }
     }
 
     /// Removes the oldest cached range or binned block: `(address, length, touched)`.
     fn pop_oldest(&mut self) -> Option<(usize, usize, bool)> {
-        match self.oldest()? {
-            (_, Oldest::Range(k)) => {
-                let (a, len, stamp) = self.cache_remove(k);
-                Some((a, len, stamp & TOUCHED != 0))
-            }
-            (_, Oldest::Bin(bin)) => {
-                let a = self.bins_mut()[bin].pop_oldest()?;
-                self.cached_bytes -= bin_len(bin);
-                self.binned_bytes -= bin_len(bin);
-                Some((a, bin_len(bin), true))
-            }
-        }
+        let (_, at) = self.oldest()?;
+        self.remove_oldest(at)
     }
 
     /// Gives back the range of block `b`, already out of the table: binned or cached, or, for
@@ -512,7 +510,17 @@ impl LargeInner {
 
     /// Takes the most recently freed block of bin `bin`.
     fn bin_take(&mut self, bin: usize) -> Option<usize> {
-        let a = self.bins_mut()[bin].pop_newest()?;
+        self.bin_remove(bin, true)
+    }
+
+    /// Takes the newest (or the oldest) block out of bin `bin`, off the cached byte counts.
+    fn bin_remove(&mut self, bin: usize, newest: bool) -> Option<usize> {
+        let b = &mut self.bins_mut()[bin];
+        let a = if newest {
+            b.pop_newest()
+        } else {
+            b.pop_oldest()
+        }?;
         self.cached_bytes -= bin_len(bin);
         self.binned_bytes -= bin_len(bin);
         Some(a)
@@ -541,11 +549,11 @@ impl LargeInner {
                 os::unmap(e.0 as *mut u8, e.1);
             }
         };
-        while let Some((t, _)) = self.oldest() {
+        while let Some((t, at)) = self.oldest() {
             if t + CACHE_EXPIRY_MS >= now {
                 break;
             }
-            if let Some((a, len, _)) = self.pop_oldest() {
+            if let Some((a, len, _)) = self.remove_oldest(at) {
                 evict((a, len));
             }
         }
@@ -564,15 +572,13 @@ impl LargeInner {
             let oldest = if self.bins()[bin].count == BIN_CAP {
                 Some(bin)
             } else {
-                self.oldest_binned()
+                self.oldest_binned().map(|(_, i)| i)
             };
             let Some(b) = oldest else { break };
-            let Some(a) = self.bins_mut()[b].pop_oldest() else {
+            let Some(a) = self.bin_remove(b, false) else {
                 break;
             };
             let len = bin_len(b);
-            self.cached_bytes -= len;
-            self.binned_bytes -= len;
             if passed_on < EVICT_MAX {
                 passed_on += 1;
                 self.put_range((a, len), now, true, &mut evict);
@@ -1084,11 +1090,6 @@ mod tests {
         assert_eq!(exact_bin(11 * PAGE_SIZE), None);
         assert_eq!(exact_bin(10 * PAGE_SIZE + 1), None);
     }
-}
-
-#[cfg(test)]
-mod expiry_tests {
-    use super::*;
 
     /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
     /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
