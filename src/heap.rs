@@ -166,11 +166,71 @@ fn heap_take() -> *mut Heap {
 pub unsafe fn heap_give_back(h: *mut Heap) {
     // SAFETY: the caller's contract: `h` is ours alone now.
     unsafe { heap_trim(h) };
+    let now = os::now_ms();
     G.heap_lock.lock();
     // SAFETY: heap_lock held; `h` is unused (caller's contract).
     unsafe {
+        (*h).pooled_at = now;
+        (*h).tidied = false;
         (*h).pool_next = *G.heap_pool.get();
         *G.heap_pool.get() = h;
+    }
+    G.heap_lock.unlock();
+}
+
+/// A pooled heap idle this long gives back its free memory (`tidy_pooled`).
+const POOL_IDLE_MS: u64 = 4 * segment::PURGE_DELAY_MS;
+
+/// Gives back the free memory of the heap that has sat in the pool longest, once it has been
+/// idle for `POOL_IDLE_MS`: takes in the blocks other threads freed into its zones since its
+/// thread exited, releases the zones that left empty, and purges its free slices. A pooled
+/// heap has no thread to run its purge ticks, so without this a program that ran more threads
+/// at once than it does now (a server between bursts, a chain of threads that each start their
+/// successor) would keep the memory of its idle heaps for good. One heap per call (a running
+/// thread's purge tick); the pool keeps its order (the heap goes back at the bottom, where the
+/// idle ones are), and the heap keeps its zones that still hold blocks.
+///
+/// # Safety
+/// The calling thread owns a heap (so that the heap lock is not held by it).
+unsafe fn tidy_pooled(now: u64) {
+    G.heap_lock.lock();
+    // SAFETY: heap_lock held: the pool is ours to change; a heap taken out of it is used by
+    // no thread (pooled heaps have none), and from here by us alone until it goes back.
+    let h = unsafe {
+        let mut link = G.heap_pool.get();
+        let mut found: *mut *mut Heap = ptr::null_mut();
+        while !(*link).is_null() {
+            let h = *link;
+            if !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now {
+                found = link;
+            }
+            link = ptr::addr_of_mut!((*h).pool_next);
+        }
+        if found.is_null() {
+            G.heap_lock.unlock();
+            return;
+        }
+        let h = *found;
+        *found = (*h).pool_next;
+        h
+    };
+    G.heap_lock.unlock();
+    // SAFETY: `h` is out of the pool and ready (pooled heaps were used by a thread).
+    unsafe {
+        collect_remote(h);
+        release_empty_heads(h);
+        segment::purge_all_free(h);
+        (*h).tidied = true;
+    }
+    G.heap_lock.lock();
+    // SAFETY: heap_lock held; `h` goes back at the end of the pool.
+    unsafe {
+        let mut link = G.heap_pool.get();
+        while !(*link).is_null() {
+            link = ptr::addr_of_mut!((**link).pool_next);
+        }
+        (*h).pool_next = ptr::null_mut();
+        *link = h;
     }
     G.heap_lock.unlock();
 }
@@ -426,6 +486,9 @@ unsafe fn purge_tick(heap: *mut Heap) {
             release_empty_heads(heap);
             segment::purge_due(heap, now);
             crate::large::expire_cached();
+            if heap != G.shared_heap.get() {
+                tidy_pooled(now);
+            }
         }
     }
 }
@@ -464,6 +527,19 @@ pub fn release_unneeded() {
     unsafe {
         release_empty_heads(heap);
         segment::release_empty_segments(heap);
+    }
+}
+
+/// A LARGE block is about to fault in `bytes` of fresh pages: the calling thread's heap gives
+/// back as many pages of its dirty free slices (see `segment::purge_for_growth`).
+pub fn purge_for_large(bytes: usize) {
+    let heap = tls::heap();
+    if heap == UNINIT_HEAP.get() || heap == DEAD_HEAP.get() {
+        return;
+    }
+    // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
+    unsafe {
+        segment::purge_for_growth(heap, bytes / crate::types::SLICE_SIZE, ptr::null_mut(), 0);
     }
 }
 

@@ -396,9 +396,9 @@ impl LargeInner {
     /// range is split: its head is taken, its tail stays cached (pieces of one mapping can be
     /// used and unmapped separately, and `cache_put` joins neighbours again).
     ///
-    /// Returns the range taken: a remainder under a quarter of `need` comes along as slack,
-    /// which lets a growing `realloc` stay in place.
-    fn cache_take(&mut self, need: usize) -> Option<(usize, usize)> {
+    /// Returns the range taken and whether its pages may be in memory: a remainder under a
+    /// quarter of `need` comes along as slack, which lets a growing `realloc` stay in place.
+    fn cache_take(&mut self, need: usize) -> Option<(usize, usize, bool)> {
         let mut best: Option<usize> = None;
         for k in 0..self.cached {
             let len = self.cache[k].1;
@@ -408,13 +408,14 @@ impl LargeInner {
         }
         let k = best?;
         let (addr, len, at) = self.cache[k];
+        let touched = at & TOUCHED != 0;
         if len - need > need / 4 {
             self.cache[k] = (addr + need, len - need, at);
             self.cached_bytes -= need;
-            Some((addr, need))
+            Some((addr, need, touched))
         } else {
             self.cache_remove(k);
-            Some((addr, len))
+            Some((addr, len, touched))
         }
     }
 
@@ -717,6 +718,8 @@ fn take_extended(need: usize) -> Option<usize> {
     });
     if joined.is_none() {
         cache_range((a, len), true);
+    } else {
+        crate::heap::purge_for_large(extra);
     }
     joined
 }
@@ -763,10 +766,13 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         } else if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take(b))) {
             addr = a;
             from_cache = true;
-        } else if let Some((a, len)) = with_inner(|s| s.cache_take(need)) {
+        } else if let Some((a, len, touched)) = with_inner(|s| s.cache_take(need)) {
             addr = a;
             need = len;
             from_cache = true;
+            if !touched {
+                crate::heap::purge_for_large(len);
+            }
         } else if let Some(a) = take_extended(need) {
             addr = a;
             from_cache = true;
@@ -793,6 +799,7 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
                 return os::out_of_memory();
             }
             addr = p as usize;
+            crate::heap::purge_for_large(need);
         }
     } else {
         let span = match need.checked_add(align - PAGE_SIZE) {

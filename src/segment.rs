@@ -229,6 +229,10 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
             }
         };
         let bits = slice_bits(first, n);
+        let fresh = (bits & !(*seg).dirty_mask).count_ones() as usize;
+        if fresh != 0 {
+            purge_for_growth(heap, fresh, seg, bits);
+        }
         uncount_empty(heap, seg);
         (*seg).free_mask &= !bits;
         (*seg).purge_old &= !bits;
@@ -335,6 +339,70 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
         }
         (*heap).purge_at = next;
     }
+}
+
+/// Dirty free slices a heap keeps whatever its growth or the LARGE blocks' (below them, a zone
+/// or a LARGE block made on fresh memory purges nothing).
+const GROWTH_KEEP_DIRTY: usize = 4;
+
+/// Gives back the pages of at most `want` dirty free slices of `heap` (keeping
+/// `GROWTH_KEEP_DIRTY`), those freed before the last purge tick first, never the slices `bits`
+/// of `chosen` (a zone is being made there). Returns the slices given back.
+///
+/// Called when memory that was not in memory is about to be faulted in: a zone on fresh slices
+/// (no run of dirty slices was long enough for it), or a LARGE block on fresh pages. Dirty runs
+/// that a zone can reuse are taken first (`best_run`), so only memory that could not serve the
+/// zone goes back, and resident memory follows live memory when a program's blocks move from
+/// one size class to the next (strings growing by `realloc`: each class's zones empty while the
+/// next class's fill), or from zones to LARGE blocks and back, instead of keeping both for the
+/// purge delay.
+///
+/// # Safety
+/// `heap` is owned by the caller; `chosen` is null or one of its segments.
+pub unsafe fn purge_for_growth(
+    heap: *mut Heap,
+    want: usize,
+    chosen: *mut Segment,
+    bits: u64,
+) -> usize {
+    let mut given = 0;
+    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (the only
+    // ones with free slices), and free slices hold no block.
+    unsafe {
+        let spare = |seg: *mut Segment| {
+            let skip = if seg == chosen { bits } else { 0 };
+            (*seg).free_mask & (*seg).dirty_mask & !skip
+        };
+        let mut dirty_free = 0;
+        let mut seg = (*heap).avail;
+        while !seg.is_null() {
+            dirty_free += spare(seg).count_ones() as usize;
+            seg = (*seg).next;
+        }
+        let mut left = want.min(dirty_free.saturating_sub(GROWTH_KEEP_DIRTY));
+        for older in [true, false] {
+            let mut seg = (*heap).avail;
+            while !seg.is_null() && left != 0 {
+                let age = if older {
+                    (*seg).purge_old
+                } else {
+                    !(*seg).purge_old
+                };
+                let mut mask = spare(seg) & age;
+                while mask != 0 && left != 0 {
+                    let lo = mask.trailing_zeros() as usize;
+                    let run = ((!(mask >> lo)).trailing_zeros() as usize).min(left);
+                    let run_bits = slice_bits(lo, run);
+                    mask &= !run_bits;
+                    purge_slices(seg, run_bits);
+                    left -= run;
+                    given += run;
+                }
+                seg = (*seg).next;
+            }
+        }
+    }
+    given
 }
 
 /// Gives back the pages of the slices of `mask` that are free and dirty in `seg`, one

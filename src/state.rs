@@ -41,6 +41,8 @@ pub const fn empty_heap() -> Heap {
         link_key: 0,
         empty_segments: 0,
         refills: 0,
+        pooled_at: 0,
+        tidied: false,
     }
 }
 

@@ -200,6 +200,10 @@ pub struct Heap {
     pub empty_segments: usize,
     /// Owner-only: refills so far (the purge clock is read on a fraction of them).
     pub refills: u32,
+    /// Under `G.heap_lock`, while the heap is in the pool: when it was put there
+    /// (`os::now_ms`), and whether `heap::tidy_pooled` has given back its free memory since.
+    pub pooled_at: u64,
+    pub tidied: bool,
 }
 
 /// Byte offset of `Segment::zones` from the segment start.
