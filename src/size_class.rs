@@ -1,15 +1,19 @@
 //! Size classes and the geometry of the zone that serves each one, all computed at compile time.
 //!
-//! Classes: 8; 16 to 128 in steps of 16; then four classes per power of two up to `SMALL_MAX`
-//! (160, 192, 224, 256, 320, ...). Internal waste is at most 25% (at the first class of a group)
-//! and every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
+//! Classes: 8; 16 to 128 in steps of 16; then four classes per power of two up to 1 KiB (160,
+//! 192, 224, 256, 320, ...), and five above (1152, 1280, 1536, 1792, 2048, 2304, ...) up to
+//! `SMALL_MAX`. Internal waste is at most 25% (at the first class of a group below 1 KiB) and
+//! every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
 
 use crate::types::{
     MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX,
 };
 
 /// Number of size classes.
-pub const CLASS_COUNT: usize = 41;
+pub const CLASS_COUNT: usize = 46;
+
+/// First class of the groups above 1 KiB, which have five classes each.
+const FINE_FIRST: usize = 21;
 
 /// Block size of class `c`.
 pub const fn class_size(c: usize) -> usize {
@@ -17,13 +21,22 @@ pub const fn class_size(c: usize) -> usize {
         8
     } else if c <= 8 {
         16 * c
-    } else {
+    } else if c < FINE_FIRST {
         let group = (c - 9) / 4;
         let step = (c - 9) % 4;
         let base = 128 << group;
         base + (step + 1) * (base / 4)
+    } else {
+        let base = 1024 << ((c - FINE_FIRST) / 5);
+        base + base / 8 * FINE_EIGHTHS[(c - FINE_FIRST) % 5]
     }
 }
+
+/// Above 1 KiB, the classes of a group `[base, 2 base]` are `base` plus this many eighths:
+/// a first step of an eighth, since requests of a power of two plus a small header (a page of
+/// 4096 bytes and its descriptor, a 1 KiB buffer and its length) are common and would waste a
+/// fifth of their block at `1.25 base`.
+const FINE_EIGHTHS: [usize; 5] = [1, 2, 4, 6, 8];
 
 /// Class of a request of `size` bytes, computed (`size <= SMALL_MAX`).
 pub const fn class_of_computed(size: usize) -> usize {
@@ -31,10 +44,19 @@ pub const fn class_of_computed(size: usize) -> usize {
         0
     } else if size <= 128 {
         size.div_ceil(16)
-    } else {
+    } else if size <= 1024 {
         let bit = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize; // floor(log2(size-1))
         let step = ((size - 1) >> (bit - 2)) & 3;
         9 + (bit - 7) * 4 + step
+    } else {
+        let bit = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize;
+        let base = 1 << bit;
+        let eighths = (size - base).div_ceil(base / 8);
+        let mut step = 0;
+        while FINE_EIGHTHS[step] < eighths {
+            step += 1;
+        }
+        FINE_FIRST + (bit - 10) * 5 + step
     }
 }
 
