@@ -221,7 +221,9 @@ const POOL_IDLE_MS: u64 = 4 * segment::PURGE_DELAY_MS;
 /// at once than it does now (a server between bursts, a chain of threads that each start their
 /// successor) would keep the memory of its idle heaps for good. One heap per call (a running
 /// thread's purge tick); the pool keeps its order (the heap goes back at the bottom, where the
-/// idle ones are), and the heap keeps its zones that still hold blocks.
+/// idle ones are), and the heap keeps its zones that still hold blocks. A `fork` while a heap
+/// is out of the pool here leaves it, in the child, like the heaps of the parent's other
+/// threads: with its zones, unused (the heap lock is free in the child, `fork_child`).
 ///
 /// # Safety
 /// The calling thread owns a heap (so that the heap lock is not held by it).
