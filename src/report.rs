@@ -136,11 +136,13 @@ impl Buf {
         true
     }
 
+    #[inline(never)]
     fn s(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
 
     /// A fixed-point number given in hundredths, e.g. `1234` as `12.34`.
+    #[inline(never)]
     fn fx(&mut self, v100: usize) {
         self.dec(v100 / 100);
         let f = v100 % 100;
@@ -153,6 +155,7 @@ impl Buf {
     }
 
     /// A size with a binary unit and one decimal: `640 B`, `1.5 KiB`, `64 MiB`.
+    #[inline(never)]
     fn human(&mut self, v: usize) {
         const UNITS: [&str; 6] = [" B", " KiB", " MiB", " GiB", " TiB", " PiB"];
         let mut u = 0;
@@ -172,6 +175,7 @@ impl Buf {
     }
 
     /// Text with HTML's special characters escaped and control bytes shown as `?`.
+    #[inline(never)]
     fn text(&mut self, s: &[u8]) {
         for &c in s {
             match c {
@@ -195,6 +199,7 @@ impl Buf {
 }
 
 impl Sink for Buf {
+    #[inline(never)]
     fn bytes(&mut self, s: &[u8]) {
         if self.reserve(s.len()) {
             // SAFETY: reserve made room for s.len() bytes after len; s is not in our mapping.
@@ -372,6 +377,7 @@ fn render(fd: i32) -> Option<usize> {
 }
 
 /// The document up to the map: title, statistics, legend.
+#[inline(never)]
 fn page_head(b: &mut Buf, st: &Stats, max_len: usize, log_hi: usize) {
     let mut cmd = [0u8; 160];
     let n = read_cmdline(&mut cmd);
@@ -534,6 +540,7 @@ rect{shape-rendering:crispEdges}\n\
 g.zone:hover .bg{stroke:#000;stroke-width:2}\n\
 g.zone:hover text{font-weight:bold}\n";
 
+#[inline(never)]
 fn stat_bytes(b: &mut Buf, label: &str, id: &str, v: usize, note: &str) {
     b.s("<tr><th>");
     b.s(label);
@@ -551,6 +558,7 @@ fn stat_bytes(b: &mut Buf, label: &str, id: &str, v: usize, note: &str) {
 }
 
 /// The opening of a zone's group and its tooltip's start.
+#[inline(never)]
 fn zone_open(b: &mut Buf, kind: usize, addr: usize, size: usize, live: usize, y: usize) {
     b.s("<g class=\"zone\" data-kind=\"");
     b.s(KIND_NAMES[kind]);
@@ -573,6 +581,7 @@ fn zone_open(b: &mut Buf, kind: usize, addr: usize, size: usize, live: usize, y:
     b.s(" bytes)");
 }
 
+#[inline(never)]
 fn rect(b: &mut Buf, class: &str, x100: usize, w100: usize) {
     b.s("<rect class=\"");
     b.s(class);
@@ -588,6 +597,7 @@ fn rect(b: &mut Buf, class: &str, x100: usize, w100: usize) {
 }
 
 /// One TINY or SMALL zone: a strip of its blocks.
+#[inline(never)]
 fn small_zone(
     b: &mut Buf,
     st: &mut Stats,
@@ -713,6 +723,7 @@ fn small_zone(
 }
 
 /// One run of blocks `[k0, k1)`.
+#[inline(never)]
 fn run_rect(
     b: &mut Buf,
     run: &Counts,
@@ -745,6 +756,7 @@ fn run_rect(
 }
 
 /// "N blocks: u used (r bytes requested), f free, v never used" without the zero parts.
+#[inline(never)]
 fn counts_text(b: &mut Buf, c: &Counts) {
     b.dec(c.blocks());
     b.s(" blocks: ");
@@ -768,6 +780,7 @@ fn counts_text(b: &mut Buf, c: &Counts) {
 }
 
 /// One LARGE block: a bar as long as its mapping (log scale), the requested share dark.
+#[inline(never)]
 fn large_zone(b: &mut Buf, st: &mut Stats, y: usize, addr: usize, requested: usize, log_hi: usize) {
     let len = large::lookup(addr).map_or_else(
         || requested.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE,

@@ -32,6 +32,7 @@ pub trait Sink {
     fn bytes(&mut self, s: &[u8]);
 
     /// `0x` and upper-case hexadecimal digits.
+    #[inline(never)]
     fn hex(&mut self, mut v: usize) {
         let mut tmp = [0u8; 18];
         let mut i = tmp.len();
@@ -49,6 +50,7 @@ pub trait Sink {
         self.bytes(&tmp[i..]);
     }
 
+    #[inline(never)]
     fn dec(&mut self, mut v: usize) {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -79,6 +81,7 @@ impl Out {
 }
 
 impl Sink for Out {
+    #[inline(never)]
     fn bytes(&mut self, s: &[u8]) {
         for &b in s {
             if self.len == self.buf.len() {
@@ -236,6 +239,7 @@ pub fn show_alloc_mem() {
     out.bytes(b" bytes\n");
 }
 
+#[inline(never)]
 fn block_line(out: &mut Out, addr: usize, size: usize) {
     out.hex(addr);
     out.bytes(b" - ");
@@ -255,6 +259,7 @@ const BAR_WIDTH: usize = 64;
 ///
 /// # Safety
 /// `[addr, addr + len)` is mapped and stays mapped while this runs.
+#[inline(never)]
 unsafe fn hexdump(out: &mut Out, addr: usize, len: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut off = 0;
@@ -285,6 +290,7 @@ unsafe fn hexdump(out: &mut Out, addr: usize, len: usize) {
     }
 }
 
+#[inline(never)]
 fn size_line(out: &mut Out, label: &[u8], v: usize, unit: &[u8]) {
     out.bytes(label);
     out.dec(v);
