@@ -214,6 +214,8 @@ pub struct LargeInner {
     class_live: usize,
     class_peak: usize,
     peak_at: u64,
+    /// No cached entry expires before this time (`os::now_ms`): see `cache_put`.
+    expire_from: u64,
 }
 
 /// Freed blocks of the length classes up to `BIN_MAX`, by class (a static of its own: `Globals`
@@ -243,6 +245,7 @@ impl LargeState {
                 class_live: 0,
                 class_peak: 0,
                 peak_at: 0,
+                expire_from: 0,
             }),
         }
     }
@@ -550,12 +553,18 @@ impl LargeInner {
                 os::unmap(e.0 as *mut u8, e.1);
             }
         };
-        while let Some((t, at)) = self.oldest() {
-            if t + CACHE_EXPIRY_MS >= now {
-                break;
-            }
-            if let Some((a, len, _)) = self.remove_oldest(at) {
-                evict((a, len));
+        // Nothing expires before `expire_from` (the oldest stamp's expiry when last looked at;
+        // entries cached since are younger): the scan of every range and bin waits till then.
+        if now >= self.expire_from {
+            self.expire_from = now + CACHE_EXPIRY_MS + 1;
+            while let Some((t, at)) = self.oldest() {
+                if t + CACHE_EXPIRY_MS >= now {
+                    self.expire_from = t + CACHE_EXPIRY_MS + 1;
+                    break;
+                }
+                if let Some((a, len, _)) = self.remove_oldest(at) {
+                    evict((a, len));
+                }
             }
         }
         if m.1 == 0 {
