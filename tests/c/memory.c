@@ -128,6 +128,29 @@ static void **filled_blocks(size_t n, uint64_t *rs, size_t lo, size_t hi, int by
 	return v;
 }
 
+/* Light allocation work (4000 blocks of 16..2048 B allocated, then freed, then a 5 ms pause)
+ * until the resident set falls below `limit` or `seconds` have passed. Returns the last
+ * resident set, and the time taken in *ms. */
+static size_t work_until_below(size_t limit, double seconds, uint64_t *rs, double *ms)
+{
+	double t0 = now_s();
+	size_t rss = rss_bytes();
+	static void *work[4000];
+	while (rss >= limit && now_s() - t0 < seconds) {
+		for (int i = 0; i < 4000; i++)
+			work[i] = malloc(t_range(rs, 16, 2048));
+		for (int i = 0; i < 4000; i++)
+			free(work[i]);
+		rss = rss_bytes();
+		if (rss < limit)
+			break;
+		struct timespec d = {0, 5 * 1000 * 1000};
+		nanosleep(&d, NULL);
+	}
+	*ms = (now_s() - t0) * 1e3;
+	return rss;
+}
+
 static void decay(void)
 {
 	const size_t total = (size_t)256 << 20;
@@ -138,25 +161,10 @@ static void decay(void)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	munmap(v, n * sizeof *v);
-	double t0 = now_s();
-	size_t rss = peak;
-	void *keep[256] = {0};
-	while (now_s() - t0 < 1.0) {
-		for (int k = 0; k < 2000; k++) {
-			int i = (int)t_range(&rs, 0, 255);
-			free(keep[i]);
-			keep[i] = malloc(t_range(&rs, 16, 2048));
-		}
-		rss = rss_bytes();
-		if (rss < peak / 4)
-			break;
-		struct timespec d = {0, 5 * 1000 * 1000};
-		nanosleep(&d, NULL);
-	}
-	t_info(1, "# decay: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, (now_s() - t0) * 1e3);
+	double ms;
+	size_t rss = work_until_below(peak / 4, 1.0, &rs, &ms);
+	t_info(1, "# decay: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, ms);
 	CHECK(rss < peak / 4, "resident set still %zu MiB 1 s after freeing (peak %zu MiB)", rss >> 20, peak >> 20);
-	for (int i = 0; i < 256; i++)
-		free(keep[i]);
 }
 
 static void large_cached(void)
@@ -306,22 +314,10 @@ static void idle_heaps(void)
 	for (int t = 0; t < IDLE_THREADS; t++)
 		for (int i = 0; i < IDLE_BLOCKS; i++)
 			free(idle_left[t][i]);
-	double t0 = now_s();
-	size_t rss = peak;
 	uint64_t rs = 7;
-	static void *work[4000];
-	while (now_s() - t0 < 1.5) {
-		for (int i = 0; i < 4000; i++)
-			work[i] = malloc(t_range(&rs, 16, 1000));
-		for (int i = 0; i < 4000; i++)
-			free(work[i]);
-		rss = rss_bytes();
-		if (rss < peak / 4)
-			break;
-		struct timespec d = {0, 2 * 1000 * 1000};
-		nanosleep(&d, NULL);
-	}
-	t_info(1, "# idle_heaps: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, (now_s() - t0) * 1e3);
+	double ms;
+	size_t rss = work_until_below(peak / 4, 1.5, &rs, &ms);
+	t_info(1, "# idle_heaps: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, ms);
 	CHECK(rss < peak / 4, "resident set still %zu MiB 1.5 s after the threads' blocks were freed (peak %zu MiB)",
 	      rss >> 20, peak >> 20);
 }
