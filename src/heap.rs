@@ -158,7 +158,8 @@ fn heap_take() -> *mut Heap {
 }
 
 /// Takes a heap out of the (non-empty) pool for a new thread: the one pooled longest among
-/// those not tidied since (`tidy_pooled`), else the most recently pooled.
+/// those not tidied since (`tidy_pooled`), else the first tidied one (tidied heaps wait at
+/// the end of the pool, the earliest tidied first).
 ///
 /// Not the most recently pooled heap first: its blocks were just left behind by its thread,
 /// most of them still live (a thread that hands its work to a successor and exits: the
