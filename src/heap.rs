@@ -176,20 +176,38 @@ fn heap_take() -> *mut Heap {
 /// # Safety
 /// `G.heap_lock` is held and the pool is not empty.
 unsafe fn pool_pick() -> *mut Heap {
+    // SAFETY: guaranteed by the caller: the pool is not empty.
+    unsafe {
+        pool_unlink_last(|h| !(*h).tidied).unwrap_or_else(|| {
+            let head = G.heap_pool.get();
+            let h = *head;
+            *head = (*h).pool_next;
+            h
+        })
+    }
+}
+
+/// Takes out of the pool the last heap (the one pooled longest) for which `pick` holds.
+///
+/// # Safety
+/// `G.heap_lock` is held.
+unsafe fn pool_unlink_last(pick: impl Fn(*mut Heap) -> bool) -> Option<*mut Heap> {
     // SAFETY: guaranteed by the caller: the pool's links are ours to change.
     unsafe {
-        let head = G.heap_pool.get();
-        let mut pick: *mut *mut Heap = head;
-        let mut link = head;
+        let mut link = G.heap_pool.get();
+        let mut found: *mut *mut Heap = ptr::null_mut();
         while !(*link).is_null() {
-            if !(**link).tidied {
-                pick = link;
+            if pick(*link) {
+                found = link;
             }
             link = ptr::addr_of_mut!((**link).pool_next);
         }
-        let h = *pick;
-        *pick = (*h).pool_next;
-        h
+        if found.is_null() {
+            return None;
+        }
+        let h = *found;
+        *found = (*h).pool_next;
+        Some(h)
     }
 }
 
@@ -232,30 +250,12 @@ unsafe fn tidy_pooled(now: u64) {
     G.heap_lock.lock();
     // SAFETY: heap_lock held: the pool is ours to change; a heap taken out of it is used by
     // no thread (pooled heaps have none), and from here by us alone until it goes back.
-    let h = unsafe {
-        let mut link = G.heap_pool.get();
-        let mut found: *mut *mut Heap = ptr::null_mut();
-        while !(*link).is_null() {
-            let h = *link;
-            if !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now {
-                found = link;
-            }
-            link = ptr::addr_of_mut!((*h).pool_next);
-        }
-        if found.is_null() {
-            G.heap_lock.unlock();
-            return;
-        }
-        let h = *found;
-        *found = (*h).pool_next;
-        h
-    };
+    let h = unsafe { pool_unlink_last(|h| !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now) };
     G.heap_lock.unlock();
+    let Some(h) = h else { return };
     // SAFETY: `h` is out of the pool and ready (pooled heaps were used by a thread).
     unsafe {
-        collect_remote(h);
-        release_empty_heads(h);
-        segment::purge_all_free(h);
+        give_back_free(h);
         (*h).tidied = true;
     }
     G.heap_lock.lock();
@@ -574,9 +574,7 @@ pub fn purge_for_large(bytes: usize) {
         return;
     }
     // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
-    unsafe {
-        segment::purge_for_growth(heap, bytes / crate::types::SLICE_SIZE, ptr::null_mut(), 0);
-    }
+    unsafe { segment::purge_for_growth(heap, bytes / crate::types::SLICE_SIZE, ptr::null_mut(), 0) }
 }
 
 /// `malloc_trim`: gives back at once what the calling thread's heap holds without need (its
@@ -589,12 +587,26 @@ pub fn trim() -> bool {
     if heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get() {
         // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
         unsafe {
-            collect_remote(heap);
-            release_empty_heads(heap);
-            given += segment::purge_all_free(heap);
+            given += give_back_free(heap);
         }
     }
     given != 0
+}
+
+/// Gives back at once what `heap` holds without need: takes in the blocks other threads freed
+/// into it, releases its empty zones, purges its free slices and pools its empty segments (but
+/// one). Returns the bytes purged. (`malloc_trim` for the calling thread's heap, and
+/// `tidy_pooled` for an idle pooled one.)
+///
+/// # Safety
+/// `heap` is owned by the caller (its thread's, or taken out of the pool).
+unsafe fn give_back_free(heap: *mut Heap) -> usize {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        collect_remote(heap);
+        release_empty_heads(heap);
+        segment::purge_all_free(heap)
+    }
 }
 
 /// # Safety

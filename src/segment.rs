@@ -347,7 +347,7 @@ const GROWTH_KEEP_DIRTY: usize = 4;
 
 /// Gives back the pages of at most `want` dirty free slices of `heap` (keeping
 /// `GROWTH_KEEP_DIRTY`), those freed before the last purge tick first, never the slices `bits`
-/// of `chosen` (a zone is being made there). Returns the slices given back.
+/// of `chosen` (a zone is being made there).
 ///
 /// Called when memory that was not in memory is about to be faulted in: a zone on fresh slices
 /// (no run of dirty slices was long enough for it), or a LARGE block on fresh pages. Dirty runs
@@ -359,13 +359,7 @@ const GROWTH_KEEP_DIRTY: usize = 4;
 ///
 /// # Safety
 /// `heap` is owned by the caller; `chosen` is null or one of its segments.
-pub unsafe fn purge_for_growth(
-    heap: *mut Heap,
-    want: usize,
-    chosen: *mut Segment,
-    bits: u64,
-) -> usize {
-    let mut given = 0;
+pub unsafe fn purge_for_growth(heap: *mut Heap, want: usize, chosen: *mut Segment, bits: u64) {
     // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (the only
     // ones with free slices), and free slices hold no block.
     unsafe {
@@ -388,21 +382,16 @@ pub unsafe fn purge_for_growth(
                 } else {
                     !(*seg).purge_old
                 };
+                // The lowest `left` of these slices.
                 let mut mask = spare(seg) & age;
-                while mask != 0 && left != 0 {
-                    let lo = mask.trailing_zeros() as usize;
-                    let run = ((!(mask >> lo)).trailing_zeros() as usize).min(left);
-                    let run_bits = slice_bits(lo, run);
-                    mask &= !run_bits;
-                    purge_slices(seg, run_bits);
-                    left -= run;
-                    given += run;
+                while mask.count_ones() as usize > left {
+                    mask &= !(1u64 << (63 - mask.leading_zeros()));
                 }
+                left -= purge_slices(seg, mask) / SLICE_SIZE;
                 seg = (*seg).next;
             }
         }
     }
-    given
 }
 
 /// Gives back the pages of the slices of `mask` that are free and dirty in `seg`, one
