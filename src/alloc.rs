@@ -13,36 +13,37 @@ use crate::os;
 use crate::registry::REGISTRY;
 use crate::segment::small_lookup;
 use crate::size_class::{class_of, class_size, GEOMETRY};
-use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
+use crate::types::{MAX_ZONE_ALIGN, SEGMENT_SHIFT, SMALL_MAX};
 
 /// Largest size any request may have (C's PTRDIFF_MAX).
 const MAX_REQUEST: usize = isize::MAX as usize;
 
 /// Whether the fast paths of `free`, `realloc` and `malloc_usable_size` may take pointer `a`:
-/// no debug mode is on and a segment of ours is mapped there. One mask test covers both the
-/// address range the registry covers and the debug modes (the mask is all ones while one is on:
-/// see `debug::fast_free_mask`; only null passes it then, and no segment is at 0).
+/// no debug mode is on and a segment of ours is mapped there. One compare covers both the
+/// address range the registry covers and the debug modes (the bound is 0 while one is on: see
+/// `debug::below_fast_free_limit`).
 #[inline(always)]
 fn fast_path_segment(a: usize) -> bool {
-    // SAFETY: the mask test leaves only addresses the registry covers.
-    a & debug::fast_free_mask() == 0 && unsafe { REGISTRY.contains_covered(a) }
+    let index = a >> SEGMENT_SHIFT;
+    // SAFETY: the bound is at most the registry's length.
+    debug::below_fast_free_limit(index) && unsafe { REGISTRY.contains_index(index) }
 }
 
 /// `malloc`: a block of at least `size` bytes, 16-aligned when `size >= 16` (8 below); a unique
 /// pointer for 0. Null with errno ENOMEM when `size` is too large or memory is exhausted.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
-    // One compare: the limit is 0 while a debug mode is on (see debug::fast_size_limit).
-    if size < debug::fast_size_limit() {
-        heap::alloc_small(class_of(size), size)
+    // One compare: the limit is 0 while a debug mode is on (see debug::below_fast_size_limit).
+    if debug::below_fast_size_limit(size) {
+        heap::alloc_direct(size)
     } else {
-        malloc_slow(size)
+        malloc_beyond_direct(size)
     }
 }
 
-#[cold]
+/// `malloc` of the sizes above `DIRECT_MAX`, and of every size while a debug mode is on.
 #[inline(never)]
-fn malloc_slow(size: usize) -> *mut u8 {
+fn malloc_beyond_direct(size: usize) -> *mut u8 {
     if debug::active() {
         return debug::malloc(size);
     }

@@ -29,17 +29,19 @@ use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 
 /// Whether any mode is on: the entry points test this one flag.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
-/// `malloc`'s fast-path bound: a request below it goes straight to the zones. `SMALL_MAX + 1`,
-/// or 0 while a mode is on, so that one compare is both the size test and the debug test.
-static FAST_SIZE_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MAX + 1);
-/// `free`'s fast-path mask: a pointer with any of these bits set takes the slow path. The bits
-/// above the user address space the registry covers, or every bit while a mode is on (then
-/// only null passes, and the registry has no segment at 0).
-static FAST_FREE_MASK: AtomicUsize = AtomicUsize::new(!crate::registry::USER_ADDRESS_MASK);
+/// `malloc`'s fast-path bound: a request below it takes the direct path (`heap::alloc_direct`).
+/// `DIRECT_MAX + 1`, or 0 while a mode is on, so that one compare is both the size test and
+/// the debug test.
+static FAST_SIZE_LIMIT: AtomicUsize = AtomicUsize::new(crate::size_class::DIRECT_MAX + 1);
+/// `free`'s fast-path bound on the registry index of a pointer (its address >> SEGMENT_SHIFT):
+/// one past the registry's last entry, or 0 while a mode is on, so that one compare is both
+/// the address-range test and the debug test (null, index 0, has no segment: the slow path
+/// takes it either way).
+static FAST_FREE_LIMIT: AtomicUsize = AtomicUsize::new(crate::registry::SEGMENTS);
 
 /// Reads a static with one RIP-relative instruction (`$load` is the instruction and operand
 /// size, e.g. `"mov {v}, qword ptr"`): rustc reaches statics of a `cdylib` through the GOT (a
-/// second, dependent load), and these sit on every `malloc` and `free`.
+/// second, dependent load).
 macro_rules! rip_load {
     ($load:literal, $static:path) => {{
         let v: usize;
@@ -57,16 +59,38 @@ macro_rules! rip_load {
     }};
 }
 
-/// See `FAST_SIZE_LIMIT`.
-#[inline(always)]
-pub fn fast_size_limit() -> usize {
-    rip_load!("mov {v}, qword ptr", FAST_SIZE_LIMIT)
+/// Whether `value < limit` for one of the bounds above, as one compare of a register with the
+/// static in memory and one branch (asm goto): rustc reaches statics of a `cdylib` through
+/// the GOT (a second, dependent load) and loads them before comparing, and these sit on every
+/// `malloc` and `free`.
+macro_rules! below_static {
+    ($value:expr, $static:path) => {{
+        // SAFETY: a relaxed read of an atomic that lives as long as the library; `sym`
+        // resolves to it directly (it is not exported, so it cannot be interposed).
+        unsafe {
+            core::arch::asm!(
+                "cmp {v}, qword ptr [rip + {s}]",
+                "jae {above}",
+                v = in(reg) $value,
+                s = sym $static,
+                above = label { return false; },
+                options(nostack, readonly),
+            );
+        }
+        true
+    }};
 }
 
-/// See `FAST_FREE_MASK`.
+/// `size < FAST_SIZE_LIMIT`: `malloc` may take the zones' fast path.
 #[inline(always)]
-pub fn fast_free_mask() -> usize {
-    rip_load!("mov {v}, qword ptr", FAST_FREE_MASK)
+pub fn below_fast_size_limit(size: usize) -> bool {
+    below_static!(size, FAST_SIZE_LIMIT)
+}
+
+/// `index < FAST_FREE_LIMIT`: the registry covers registry index `index` and no mode is on.
+#[inline(always)]
+pub fn below_fast_free_limit(index: usize) -> bool {
+    below_static!(index, FAST_FREE_LIMIT)
 }
 static CHECK: AtomicU8 = AtomicU8::new(0);
 static SCRIBBLE: AtomicBool = AtomicBool::new(false);
@@ -207,7 +231,7 @@ pub fn read_environment() {
     }
     if any {
         FAST_SIZE_LIMIT.store(0, Ordering::Release);
-        FAST_FREE_MASK.store(usize::MAX, Ordering::Release);
+        FAST_FREE_LIMIT.store(0, Ordering::Release);
     }
     ACTIVE.store(any, Ordering::Release);
 }

@@ -1,10 +1,13 @@
 //! Heaps: a thread's allocation state, the pool of heaps of exited threads, and the paths that
 //! hand out and take back small (TINY and SMALL) blocks.
 //!
-//! Fast path of `malloc`: one TLS load, one class-list head load, one free-list pop (its link
-//! decoded and checked, see `link`), and the block's `requested` entry written. Fast path of
-//! `free` by the owner thread (`free_in_segment`, after the registry probe): the slice map, the
-//! block-start check against the zone descriptor, the state check, one free-list push. A block
+//! Fast path of `malloc` (`alloc_direct`, requests up to `DIRECT_MAX`): one TLS load, one load
+//! of the class-list head from the heap's `direct` table (indexed by the size, no class
+//! lookup), one free-list pop (its link decoded and checked, see `link`), and the block's
+//! `requested` entry written. Fast path of `free` by the owner thread (`free_in_segment`, after
+//! the registry probe): the slice map, the block-start check against the zone descriptor (one
+//! multiply gives the block index and whether the offset is a block start:
+//! `size_class::block_index`), the state check, one free-list push. A block
 //! freed by another thread goes, after the same checks made from `GEOMETRY`
 //! (`segment::small_classify`), on one of the owner heap's atomic `remote_free` lists; the owner takes
 //! those lists back when a class list runs dry, and at thread exit.
@@ -15,8 +18,8 @@ use core::sync::atomic::{AtomicU16, Ordering};
 use crate::alloc::Misuse;
 use crate::os;
 use crate::segment::{self, segment_of, SmallRef};
-use crate::size_class::GEOMETRY;
-use crate::state::{DEAD_HEAP, EMPTY_BLOCK, EMPTY_ZONE, G, UNINIT_HEAP};
+use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETRY};
+use crate::state::{DEAD_HEAP, EMPTY_BLOCK, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
     Block, Heap, Segment, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, SEGMENT_SHIFT, ZONE_FULL_FLAG,
@@ -34,7 +37,7 @@ pub unsafe fn heap_prepare(h: *mut Heap) {
     // the process (getauxval reads the auxiliary vector; it allocates nothing).
     unsafe {
         for c in 0..CLASS_COUNT {
-            (*h).classes[c] = EMPTY_ZONE.get();
+            set_class_head(h, c, EMPTY_ZONE.get());
         }
         let random = libc::getauxval(libc::AT_RANDOM) as *const usize;
         let secret = if random.is_null() {
@@ -331,6 +334,32 @@ pub fn warm_up() {
     }
 }
 
+/// The fast pop of `alloc_small` and `alloc_direct`: returns the head block of zone `z` (the
+/// head of a class list of `heap`) for a request of `size` bytes, or falls through when its
+/// free list is empty (or its head's link is broken: the slow path reports it).
+///
+/// Safety (a macro, so that the fall-through needs no test of a returned value): `heap` is
+/// the calling thread's heap or a sentinel, `z` the head of one of its class lists (the empty
+/// zone for an empty list).
+macro_rules! pop_head {
+    ($heap:expr, $z:expr, $size:expr) => {{
+        let (heap, z, size): (*mut Heap, *mut Zone, usize) = ($heap, $z, $size);
+        let b = (*z).free;
+        // With safe-linking, an empty list needs no test of its own: its head (the segment
+        // base, or EMPTY_BLOCK) is readable and decodes to a link that fails the check below
+        // (LINK_KEY_MARK).
+        if SAFE_LINKING || !list_is_empty(b) {
+            let next = link(heap, (*b).next);
+            if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
+                (*z).free = next;
+                (*z).used += 1;
+                mark_used(z, b, size);
+                return b as *mut u8;
+            }
+        }
+    }};
+}
+
 /// Writes the block's `requested` entry.
 ///
 /// # Safety
@@ -339,7 +368,7 @@ pub fn warm_up() {
 unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
     // SAFETY: `b` lies in `z`, so its index is below nblocks and the entry is in the zone.
     unsafe {
-        let idx = ((b as usize - (*z).blocks as usize) * (*z).inv) >> 32;
+        let (idx, _) = block_index(b as usize - (*z).blocks as usize, &(*z).magic);
         (*((*z).start as *const AtomicU16).add(idx)).store(size as u16 + 1, Ordering::Relaxed);
     }
 }
@@ -350,26 +379,34 @@ unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
 pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
     let heap = tls::heap();
     // SAFETY: the TLS heap is this thread's own ready heap, or a sentinel whose class lists all
-    // point at the empty zone (whose free list is null). A free-list head that is not the end
-    // of its list is a free block of that zone. `c` comes from `class_of` (below CLASS_COUNT).
+    // point at the empty zone. `c` comes from `class_of` (below CLASS_COUNT).
     unsafe {
         let z = *(*heap).classes.get_unchecked(c);
-        let b = (*z).free;
-        // With safe-linking, an empty list needs no test of its own: its head (the segment
-        // base, or EMPTY_BLOCK) is readable and decodes to a link that fails the check below
-        // (LINK_KEY_MARK).
-        if SAFE_LINKING || !list_is_empty(b) {
-            let next = link(heap, (*b).next);
-            // A broken link: the slow path reports it.
-            if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
-                (*z).free = next;
-                (*z).used += 1;
-                mark_used(z, b, size);
-                return b as *mut u8;
-            }
-        }
+        pop_head!(heap, z, size);
     }
     alloc_small_slow(heap, c, size)
+}
+
+/// `alloc_small(class_of(size), size)` for `size <= DIRECT_MAX`, the head of the class list
+/// read from the heap's `direct` table: `malloc`'s fast path.
+#[inline(always)]
+pub fn alloc_direct(size: usize) -> *mut u8 {
+    debug_assert!(size <= DIRECT_MAX);
+    let heap = tls::heap();
+    // SAFETY: as in alloc_small; the index is at most DIRECT_MAX / 8 (the caller's bound).
+    unsafe {
+        let z = *(*heap).direct.get_unchecked((size + 7) >> 3);
+        pop_head!(heap, z, size);
+    }
+    alloc_direct_slow(size, heap)
+}
+
+/// The slow path of `alloc_direct`, which finds the class itself (so that the fast path keeps
+/// nothing alive for it but `size`).
+#[cold]
+#[inline(never)]
+fn alloc_direct_slow(size: usize, heap: *mut Heap) -> *mut u8 {
+    alloc_small_slow(heap, class_of(size), size)
 }
 
 #[cold]
@@ -384,7 +421,7 @@ fn alloc_small_slow(mut heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
     if heap == DEAD_HEAP.get() {
         G.shared_lock.lock();
         // SAFETY: the shared heap is used only under shared_lock, which we hold.
-        let p = unsafe { heap_alloc(G.shared_heap.get(), c, size) };
+        let p = unsafe { heap_alloc(SHARED_HEAP.get(), c, size) };
         G.shared_lock.unlock();
         return p;
     }
@@ -522,7 +559,7 @@ unsafe fn purge_tick(heap: *mut Heap) {
             release_empty_heads(heap);
             segment::purge_due(heap, now);
             crate::large::expire_cached();
-            if heap != G.shared_heap.get() {
+            if heap != SHARED_HEAP.get() {
                 tidy_pooled(now);
             }
         }
@@ -609,6 +646,24 @@ unsafe fn give_back_free(heap: *mut Heap) -> usize {
     }
 }
 
+/// Makes `z` the head of `heap`'s class list `c`: in `classes`, and in the `direct` entries of
+/// the class's sizes.
+///
+/// # Safety
+/// `heap` is owned by the caller (or not yet in use); `c < CLASS_COUNT`.
+unsafe fn set_class_head(heap: *mut Heap, c: usize, z: *mut Zone) {
+    // SAFETY: guaranteed by the caller; the spans lie in the direct table (DIRECT_SPANS is
+    // built from it).
+    unsafe {
+        (*heap).classes[c] = z;
+        if let Some(&(first, end)) = DIRECT_SPANS.get(c) {
+            for i in first as usize..end as usize {
+                *(*heap).direct.get_unchecked_mut(i) = z;
+            }
+        }
+    }
+}
+
 /// # Safety
 /// `z` is in `heap`'s class list `c`; `heap` owned by the caller.
 unsafe fn class_unlink(heap: *mut Heap, c: usize, z: *mut Zone) {
@@ -616,11 +671,12 @@ unsafe fn class_unlink(heap: *mut Heap, c: usize, z: *mut Zone) {
     unsafe {
         let empty = EMPTY_ZONE.get();
         if (*z).prev.is_null() {
-            (*heap).classes[c] = if (*z).next.is_null() {
+            let next = if (*z).next.is_null() {
                 empty
             } else {
                 (*z).next
             };
+            set_class_head(heap, c, next);
         } else {
             (*(*z).prev).next = (*z).next;
         }
@@ -648,7 +704,7 @@ unsafe fn class_push_front(heap: *mut Heap, c: usize, z: *mut Zone) {
             (*z).next = head;
             (*head).prev = z;
         }
-        (*heap).classes[c] = z;
+        set_class_head(heap, c, z);
     }
 }
 
@@ -688,7 +744,7 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
     // heap, its zone descriptors are ours and consistent; the entry computed from them lies in
     // the zone. Otherwise the checks of small_classify apply.
     unsafe {
-        if (*seg).heap.load(Ordering::Relaxed) != heap {
+        if !segment::owned_by(seg, heap) {
             return match segment::small_classify_mapped(a) {
                 segment::Lookup::Block(r) => {
                     if free_small(&r, p) {
@@ -701,8 +757,8 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
                 segment::Lookup::Outside => Err(Misuse::NotOwned),
             };
         }
-        let (z, req) = match owner_lookup(seg, a) {
-            OwnerLookup::Block(z, req) => (z, req),
+        let (z, entry) = match owner_lookup(seg, a) {
+            OwnerLookup::Block(z, entry) => (z, entry),
             OwnerLookup::OutsideBlocks => return Err(Misuse::Interior(None)),
             OwnerLookup::Interior(z, off) => return Err(interior(z, off)),
         };
@@ -712,10 +768,10 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
         // with itself). A swap here would make that case exact too, but it is a locked
         // instruction, a full barrier that waits for the store buffer to drain: 20% of larson's
         // time (0.25 s -> 0.30 s). The debug modes claim with a swap (`debug::release`).
-        if req.load(Ordering::Relaxed) == 0 {
+        if entry.is_zero() {
             return Err(Misuse::DoubleFree);
         }
-        req.store(0, Ordering::Relaxed);
+        entry.get().store(0, Ordering::Relaxed);
         release_block(heap, z, p as *mut Block);
         Ok(())
     }
@@ -728,7 +784,43 @@ enum OwnerLookup {
     /// Inside a block of zone `z`, this many bytes past its block 0, not at a block start.
     Interior(*mut Zone, usize),
     /// The start of a block of zone `z`, whose `requested` entry is this.
-    Block(*mut Zone, &'static AtomicU16),
+    Block(*mut Zone, Entry),
+}
+
+/// A block's `requested` entry, kept as its zone's array and its index so that a test can
+/// address it as `[array + 2 * index]` with no instruction to compute the address.
+#[derive(Clone, Copy)]
+struct Entry {
+    array: *const AtomicU16,
+    index: usize,
+}
+
+impl Entry {
+    /// The entry.
+    #[inline(always)]
+    fn get(self) -> &'static AtomicU16 {
+        // SAFETY: an Entry is made by owner_lookup for a block of a live zone: the entry lies
+        // in the zone's array, in a segment that stays mapped while the zone lives.
+        unsafe { &*self.array.add(self.index) }
+    }
+
+    /// Whether the entry is 0 (the block is free): one compare of the entry in memory and one
+    /// branch (asm goto; rustc would load the atomic into a register, then test it).
+    #[inline(always)]
+    fn is_zero(self) -> bool {
+        // SAFETY: as in `get`: a relaxed read of an atomic entry that lies in a mapped zone.
+        unsafe {
+            core::arch::asm!(
+                "cmp word ptr [{array} + 2 * {index}], 0",
+                "je {zero}",
+                array = in(reg) self.array,
+                index = in(reg) self.index,
+                zero = label { return true; },
+                options(nostack, readonly),
+            );
+        }
+        false
+    }
 }
 
 /// The owner's checks of `free`, `realloc` and `malloc_usable_size`: from its own zone
@@ -746,11 +838,17 @@ unsafe fn owner_lookup(seg: *mut Segment, a: usize) -> OwnerLookup {
         if off >= (*z).span {
             return OwnerLookup::OutsideBlocks;
         }
-        let idx = (off * (*z).inv) >> 32;
-        if idx * (*z).bsize != off {
+        let (idx, exact) = block_index(off, &(*z).magic);
+        if !exact {
             return OwnerLookup::Interior(z, off);
         }
-        OwnerLookup::Block(z, &*((*z).start as *const AtomicU16).add(idx))
+        OwnerLookup::Block(
+            z,
+            Entry {
+                array: (*z).start as *const AtomicU16,
+                index: idx,
+            },
+        )
     }
 }
 
@@ -767,11 +865,11 @@ pub unsafe fn owner_usable_size(a: usize) -> Option<usize> {
     // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is this
     // thread's.
     unsafe {
-        if (*seg).heap.load(Ordering::Relaxed) != tls::heap() {
+        if !segment::owned_by(seg, tls::heap()) {
             return None;
         }
         Some(match owner_lookup(seg, a) {
-            OwnerLookup::Block(z, req) if req.load(Ordering::Relaxed) != 0 => (*z).bsize,
+            OwnerLookup::Block(z, entry) if !entry.is_zero() => (*z).bsize,
             _ => 0,
         })
     }
@@ -802,19 +900,19 @@ pub unsafe fn owner_resize(a: usize, size: usize) -> Resize {
     // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is this
     // thread's.
     unsafe {
-        if (*seg).heap.load(Ordering::Relaxed) != tls::heap() {
+        if !segment::owned_by(seg, tls::heap()) {
             return Resize::NotOwner;
         }
-        let OwnerLookup::Block(z, req) = owner_lookup(seg, a) else {
+        let OwnerLookup::Block(z, entry) = owner_lookup(seg, a) else {
             return Resize::Refused;
         };
-        if req.load(Ordering::Relaxed) == 0 {
+        if entry.is_zero() {
             return Resize::Refused;
         }
         let bsize = (*z).bsize;
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         if size <= bsize && (size >= bsize / 2 || crate::size_class::class_of(size) == c) {
-            req.store(size as u16 + 1, Ordering::Relaxed);
+            entry.get().store(size as u16 + 1, Ordering::Relaxed);
             return Resize::InPlace;
         }
         Resize::Move(bsize)
@@ -840,7 +938,7 @@ pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
     // and the zone descriptor are inside it. The owner clears the entry with a load and a
     // store, other threads with a swap (see free_in_segment).
     unsafe {
-        let claimed = if (*seg).heap.load(Ordering::Relaxed) == tls::heap() {
+        let claimed = if segment::owned_by(seg, tls::heap()) {
             let live = (*r.requested).load(Ordering::Relaxed) != 0;
             if live {
                 (*r.requested).store(0, Ordering::Relaxed);

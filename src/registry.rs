@@ -16,9 +16,7 @@ use crate::types::SEGMENT_SHIFT;
 /// User addresses are below 2^47 unless a program asks the kernel for more (5-level paging);
 /// our own mappings never do, so anything above is not ours.
 const ADDRESS_BITS: u32 = 47;
-const SEGMENTS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
-/// The addresses the registry covers: those with no bit set outside this mask.
-pub const USER_ADDRESS_MASK: usize = (1 << ADDRESS_BITS) - 1;
+pub const SEGMENTS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
 
 #[repr(C, align(4096))]
 pub struct Registry {
@@ -41,15 +39,27 @@ impl Registry {
         }
     }
 
-    /// `contains` for an address the caller knows to be covered (no bit outside
-    /// `USER_ADDRESS_MASK`): no range test.
+    /// Whether entry `index` (an address >> SEGMENT_SHIFT) is set: one compare of the byte in
+    /// memory and one branch (asm goto; rustc would reach the static through the GOT, load the
+    /// byte, then test it).
     ///
     /// # Safety
-    /// `addr & !USER_ADDRESS_MASK == 0`.
+    /// `index < SEGMENTS`.
     #[inline(always)]
-    pub unsafe fn contains_covered(&self, addr: usize) -> bool {
-        // SAFETY: addr < 2^ADDRESS_BITS (caller's contract), so the index is below SEGMENTS.
-        unsafe { self.present.get_unchecked(addr >> SEGMENT_SHIFT) }.load(Ordering::Relaxed) != 0
+    pub unsafe fn contains_index(&self, index: usize) -> bool {
+        // SAFETY: the entry lies in the table (caller's contract); a relaxed read of an atomic
+        // byte of a static that lives as long as the library.
+        unsafe {
+            core::arch::asm!(
+                "cmp byte ptr [{t} + {i}], 0",
+                "je {absent}",
+                t = in(reg) self.present.as_ptr(),
+                i = in(reg) index,
+                absent = label { return false; },
+                options(nostack, readonly),
+            );
+        }
+        true
     }
 
     /// Adds the segment at `addr` (4 MiB-aligned, below 2^47). Caller holds the pool lock.

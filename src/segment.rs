@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::os;
 use crate::registry::REGISTRY;
-use crate::size_class::{GEOMETRY, GEOMETRY_ENTRIES};
+use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
     Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONES_OFFSET,
@@ -249,7 +249,7 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
         (*z).free = crate::heap::list_end(z);
         (*z).start = start;
         (*z).blocks = start.add(g.blocks_offset);
-        (*z).inv = g.inv;
+        (*z).magic = g.magic;
         (*z).bsize = g.bsize;
         (*z).span = g.span;
         (*z).used = 0;
@@ -569,6 +569,29 @@ pub unsafe fn owner_zone_at(seg: *mut Segment, p: usize) -> *mut Zone {
     }
 }
 
+/// Whether `seg` belongs to `heap`: one compare of the owner field in memory and one branch
+/// (asm goto; rustc would load the atomic into a register, then compare).
+///
+/// # Safety
+/// `seg` is a mapped segment of ours.
+#[inline(always)]
+pub unsafe fn owned_by(seg: *mut Segment, heap: *mut Heap) -> bool {
+    // SAFETY: the header is mapped (caller's contract); a relaxed read of its atomic owner
+    // field, as `(*seg).heap.load(Relaxed)`.
+    unsafe {
+        core::arch::asm!(
+            "cmp qword ptr [{seg} + {field}], {heap}",
+            "jne {other}",
+            seg = in(reg) seg,
+            heap = in(reg) heap,
+            field = const core::mem::offset_of!(Segment, heap),
+            other = label { return false; },
+            options(nostack, readonly),
+        );
+    }
+    true
+}
+
 /// The zone covering the slice of `p` in segment `seg`: its first slice, descriptor and class.
 ///
 /// # Safety
@@ -646,8 +669,8 @@ pub unsafe fn small_classify_mapped(p: usize) -> Lookup {
         if off >= g.span {
             return Lookup::Inside(None);
         }
-        let idx = (off * g.inv) >> 32;
-        if idx * g.bsize != off {
+        let (idx, exact) = block_index(off, &g.magic);
+        if !exact {
             let bsize = g.bsize.max(1);
             return Lookup::Inside(Some(blocks + off / bsize * bsize));
         }
@@ -673,7 +696,7 @@ pub unsafe fn small_known(p: usize) -> SmallRef {
         let class = class & (GEOMETRY_ENTRIES - 1);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
-        let idx = ((p - start - g.blocks_offset) * g.inv) >> 32;
+        let (idx, _) = block_index(p - start - g.blocks_offset, &g.magic);
         SmallRef {
             zone,
             class,

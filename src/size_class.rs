@@ -77,6 +77,34 @@ const fn build_table() -> [u8; TABLE_MAX / 8 + 1] {
 /// `CLASS_TABLE[(size + 7) / 8]` is the class of `size` for `size <= TABLE_MAX`.
 static CLASS_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
 
+/// Requests up to this size take `malloc`'s direct path: the head of their class list is read
+/// from the heap's `direct` table at `(size + 7) / 8`, with no class lookup (see `Heap`).
+pub const DIRECT_MAX: usize = 1024;
+/// Entries of a heap's `direct` table.
+pub const DIRECT_ENTRIES: usize = DIRECT_MAX / 8 + 1;
+/// The classes whose sizes the direct table covers: those up to `DIRECT_MAX`.
+pub const DIRECT_CLASSES: usize = FINE_FIRST;
+const _: () = assert!(class_size(DIRECT_CLASSES - 1) == DIRECT_MAX);
+
+const fn build_direct_spans() -> [(u8, u8); DIRECT_CLASSES] {
+    let mut spans = [(u8::MAX, 0u8); DIRECT_CLASSES];
+    let mut i = 0;
+    while i < DIRECT_ENTRIES {
+        let c = class_of_computed(i * 8);
+        if spans[c].0 == u8::MAX {
+            spans[c].0 = i as u8;
+        }
+        spans[c].1 = i as u8 + 1;
+        i += 1;
+    }
+    spans
+}
+
+/// For each class `c < DIRECT_CLASSES`, the entries `[first, end)` of the direct table that
+/// hold the head of its list (those of the sizes in the class: contiguous, since the class of
+/// a size grows with the size).
+pub static DIRECT_SPANS: [(u8, u8); DIRECT_CLASSES] = build_direct_spans();
+
 /// Class of a request of `size` bytes (`size <= SMALL_MAX`).
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
@@ -104,10 +132,10 @@ const fn align_up(x: usize, a: usize) -> usize {
 /// Zone layout of one class: `[requested: u16 × nblocks][pad][blocks]` over `slices` slices.
 #[derive(Clone, Copy)]
 pub struct Geometry {
+    /// `ceil(2^64 / bsize)`: see [`block_index`] (first, so that its address is the entry's).
+    pub magic: u64,
     /// Block size (the class size).
     pub bsize: usize,
-    /// `ceil(2^32 / bsize)`: for an exact block offset `o`, `(o * inv) >> 32` is its index.
-    pub inv: usize,
     pub nblocks: usize,
     /// `nblocks * bsize`: block offsets are below this.
     pub span: usize,
@@ -127,6 +155,41 @@ const fn blocks_fitting(c: usize, slices: usize) -> usize {
     n
 }
 
+/// `ceil(2^64 / s)` for a block size `s >= 2` (the `magic` of [`block_index`]).
+const fn magic_of(s: u64) -> u64 {
+    (u64::MAX / s) + 1
+}
+
+/// The block at byte offset `off` from block 0 of a zone whose `magic` is `ceil(2^64 / bsize)`:
+/// its index `off / bsize`, and whether `off` is a block start (`off % bsize == 0`). One
+/// 64x64->128 multiply gives both (Lemire, Kaser and Kurz, "Faster remainder by direct
+/// computation", 2019: with `c = ceil(2^64 / d)` and `n, d < 2^32`, `n / d` is the high half
+/// of `n * c`, and `d` divides `n` exactly when the low half is below `c`). Valid for
+/// `off < 2^32`; zones are smaller than a segment (4 MiB). A `magic` of 0 (the entries past
+/// the last class) says no offset is a block start.
+///
+/// In assembly, so that `mul` and the compare both read `magic` from memory: rustc loads it
+/// into a register and copies one of the factors (one more instruction on every `malloc` and
+/// `free`). Callers keep `magic` first in its structure, so that its address is the
+/// structure's, already in a register.
+#[inline(always)]
+pub fn block_index(off: usize, magic: &u64) -> (usize, bool) {
+    let low: u64;
+    let high: u64;
+    // SAFETY: `magic` is a valid reference; `mul` reads it and writes only rax, rdx and the
+    // flags.
+    unsafe {
+        core::arch::asm!(
+            "mul qword ptr [{m}]",
+            m = in(reg) magic,
+            inout("rax") off as u64 => low,
+            out("rdx") high,
+            options(pure, readonly, nostack),
+        );
+    }
+    (high as usize, low < *magic)
+}
+
 const fn geometry(c: usize) -> Geometry {
     let mut slices = 1;
     while blocks_fitting(c, slices) < MIN_BLOCKS_PER_ZONE {
@@ -136,7 +199,7 @@ const fn geometry(c: usize) -> Geometry {
     let s = class_size(c) as u64;
     Geometry {
         bsize: s as usize,
-        inv: ((1u64 << 32).div_ceil(s)) as usize,
+        magic: magic_of(s),
         nblocks,
         span: nblocks * s as usize,
         blocks_offset: align_up(2 * nblocks, class_align(c)),
@@ -152,7 +215,7 @@ pub const GEOMETRY_ENTRIES: usize = 64;
 const fn build_geometry() -> [Geometry; GEOMETRY_ENTRIES] {
     let mut g = [Geometry {
         bsize: 0,
-        inv: 0,
+        magic: 0,
         nblocks: 0,
         span: 0,
         blocks_offset: 0,
@@ -208,20 +271,46 @@ mod tests {
     }
 
     #[test]
-    fn index_magic_is_exact_for_block_offsets() {
+    fn direct_spans_cover_each_size_of_their_class() {
+        let mut next = 0;
+        for (c, &(first, end)) in DIRECT_SPANS.iter().enumerate() {
+            assert_eq!(first as usize, next, "class {c}");
+            assert!(end > first);
+            for i in first as usize..end as usize {
+                assert_eq!(class_of(i * 8), c);
+            }
+            next = end as usize;
+        }
+        assert_eq!(next, DIRECT_ENTRIES);
+    }
+
+    #[test]
+    fn block_index_is_exact_for_every_offset_of_every_zone() {
         for (c, &g) in GEOMETRY.iter().enumerate().take(CLASS_COUNT) {
             let s = class_size(c);
-            for k in 0..g.nblocks {
-                let off = (k * s) as u64;
-                assert_eq!(((off * g.inv as u64) >> 32) as usize, k);
-                // an interior offset never maps back to itself
-                if s > 1 {
-                    let o = off + 1;
-                    let i = ((o * g.inv as u64) >> 32) as usize;
-                    assert_ne!((i * s) as u64, o);
-                }
+            assert_eq!(g.magic, (u64::MAX as u128 + 1).div_ceil(s as u128) as u64);
+            // every offset of the blocks area, and a few past it
+            for off in 0..g.span + 2 * s {
+                assert_eq!(
+                    block_index(off, &g.magic),
+                    (off / s, off % s == 0),
+                    "class {c}"
+                );
             }
         }
+        // the whole range the callers may pass (below 4 MiB), for the extreme sizes
+        for s in [8u64, 24, 48, 1u64 << 15, 28672] {
+            let m = magic_of(s);
+            for off in (0..(4usize << 20)).step_by(7) {
+                let o = off as u64;
+                assert_eq!(
+                    block_index(off, &m),
+                    ((o / s) as usize, o % s == 0),
+                    "size {s}"
+                );
+            }
+        }
+        assert_eq!(block_index(12345, &0), (0, false));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU8};
 
 use crate::large::LargeState;
 use crate::sync::SpinLock;
-use crate::types::{Block, Heap, Segment, Zone, CLASS_COUNT, REMOTE_LISTS};
+use crate::types::{Block, Heap, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS};
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
 /// "owner thread only").
@@ -30,6 +30,7 @@ impl<T> Guarded<T> {
 /// A heap with no zones, for a `static`.
 pub const fn empty_heap() -> Heap {
     Heap {
+        direct: [ptr::null_mut(); DIRECT_ENTRIES],
         classes: [ptr::null_mut(); CLASS_COUNT],
         class_tails: [ptr::null_mut(); CLASS_COUNT],
         remote_free: [const { AtomicPtr::new(ptr::null_mut()) }; REMOTE_LISTS],
@@ -70,10 +71,8 @@ pub struct Globals {
     pub heap_chunk: Guarded<(usize, usize)>,
     /// Under `heap_lock`: whether `first_heap` was handed out.
     pub first_heap_taken: Guarded<bool>,
-    /// Guards `shared_heap`.
+    /// Guards `SHARED_HEAP`.
     pub shared_lock: SpinLock,
-    /// The heap of threads whose exit destructor already ran (under `shared_lock`).
-    pub shared_heap: Guarded<Heap>,
     /// The first thread's heap, here so that it costs no page of its own.
     pub first_heap: Guarded<Heap>,
     /// LARGE blocks.
@@ -93,13 +92,16 @@ pub static G: Globals = Globals {
     heap_chunk: Guarded::new((0, 0)),
     first_heap_taken: Guarded::new(false),
     shared_lock: SpinLock::new(),
-    shared_heap: Guarded::new(empty_heap()),
     first_heap: Guarded::new(empty_heap()),
     large: LargeState::new(),
     thread_key: Guarded::new(0),
 };
 
 const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);
+
+/// The heap of threads whose exit destructor already ran (under `G.shared_lock`): a static of
+/// its own, outside `G`'s page, since few programs ever use it.
+pub static SHARED_HEAP: Guarded<Heap> = Guarded::new(empty_heap());
 
 /// The free-list head of `EMPTY_ZONE`: a readable word of 0, whose decoded link fails the
 /// fast path's check (see `heap::LINK_KEY_MARK`). Never written.
@@ -122,6 +124,11 @@ const fn sentinel_heap() -> Heap {
         h.classes[c] = EMPTY_ZONE.get();
         c += 1;
     }
+    let mut i = 0;
+    while i < DIRECT_ENTRIES {
+        h.direct[i] = EMPTY_ZONE.get();
+        i += 1;
+    }
     h.link_key = crate::heap::LINK_KEY_MARK;
     h.ready = true;
     h
@@ -132,5 +139,5 @@ const fn sentinel_heap() -> Heap {
 pub static UNINIT_HEAP: Guarded<Heap> = Guarded::new(sentinel_heap());
 
 /// The heap pointer of a thread whose exit destructor ran: all class lists empty, owns nothing.
-/// The slow path recognises it and allocates from `G.shared_heap` under its lock. Never written.
+/// The slow path recognises it and allocates from `SHARED_HEAP` under its lock. Never written.
 pub static DEAD_HEAP: Guarded<Heap> = Guarded::new(sentinel_heap());

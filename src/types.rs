@@ -77,16 +77,18 @@ pub const ZONE_LISTED: u8 = 1;
 /// `GEOMETRY[class]`, so a torn read can never send them outside the segment.
 #[repr(C, align(64))]
 pub struct Zone {
-    /// Owner-only: free blocks to hand out (LIFO).
-    pub free: *mut Block,
+    /// Owner-only copy of `GEOMETRY[class].magic` (first, so that its address is the
+    /// descriptor's, for `size_class::block_index`).
+    pub magic: u64,
     /// Owner-only: the zone's first byte, where its `requested` array starts.
     pub start: *mut u8,
     /// Owner-only: address of block 0.
     pub blocks: *mut u8,
-    /// Owner-only copies of `GEOMETRY[class]`'s `inv`, `bsize` and `span`, next to `blocks`
-    /// for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these plain fields
-    /// may be mid-update when they look.)
-    pub inv: usize,
+    /// Owner-only: free blocks to hand out (LIFO).
+    pub free: *mut Block,
+    /// Owner-only copies of `GEOMETRY[class]`'s `bsize` and `span` (and `magic` above), next
+    /// to `blocks` for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these
+    /// plain fields may be mid-update when they look.)
     pub bsize: usize,
     pub span: usize,
     /// Owner-only: blocks handed out and not returned to this zone, plus `ZONE_FULL_FLAG` while
@@ -110,10 +112,10 @@ impl Zone {
     /// A descriptor of no zone, with an empty free list (used to initialise statics only).
     #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Zone = Zone {
-        free: ptr::null_mut(),
+        magic: 0,
         start: ptr::null_mut(),
         blocks: ptr::null_mut(),
-        inv: 0,
+        free: ptr::null_mut(),
         bsize: 0,
         span: 0,
         used: 0,
@@ -165,6 +167,8 @@ pub struct Segment {
     pub zones: [Zone; SLICES_PER_SEGMENT],
 }
 
+pub use crate::size_class::DIRECT_ENTRIES;
+
 /// Number of size classes.
 pub const CLASS_COUNT: usize = crate::size_class::CLASS_COUNT;
 
@@ -174,6 +178,10 @@ pub const REMOTE_LISTS: usize = 4;
 /// A thread's allocation state. Used by one thread at a time.
 #[repr(C, align(64))]
 pub struct Heap {
+    /// The head of the class list (as in `classes`) of every request size up to
+    /// `DIRECT_MAX`, at `(size + 7) / 8`: `malloc`'s fast path reads it with no class lookup.
+    /// Written with `classes` (`heap::set_class_head`).
+    pub direct: [*mut Zone; DIRECT_ENTRIES],
     /// Per size class: the first zone of the class list (`EMPTY_ZONE` when the list is empty),
     /// where allocation pops from.
     pub classes: [*mut Zone; CLASS_COUNT],
