@@ -236,29 +236,50 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
 /// A pooled heap idle this long gives back its free memory (`tidy_pooled`).
 const POOL_IDLE_MS: u64 = 4 * segment::PURGE_DELAY_MS;
 
-/// Gives back the free memory of the heap that has sat in the pool longest, once it has been
-/// idle for `POOL_IDLE_MS`: takes in the blocks other threads freed into its zones since its
-/// thread exited, releases the zones that left empty, and purges its free slices. A pooled
-/// heap has no thread to run its purge ticks, so without this a program that ran more threads
-/// at once than it does now (a server between bursts, a chain of threads that each start their
-/// successor) would keep the memory of its idle heaps for good. One heap per call (a running
-/// thread's purge tick); the pool keeps its order (the heap goes back at the bottom, where the
-/// idle ones are), and the heap keeps its zones that still hold blocks. A `fork` while a heap
-/// is out of the pool here leaves it, in the child, like the heaps of the parent's other
-/// threads: with its zones, unused (the heap lock is free in the child, `fork_child`).
+/// Pooled heaps tidied per purge tick at most (`tidy_pooled`).
+const TIDY_PER_TICK: usize = 8;
+
+/// Gives back the free memory of the heaps that have sat in the pool for `POOL_IDLE_MS` (the
+/// longest first, at most `TIDY_PER_TICK` of them; see `tidy_one`). A pooled heap has no
+/// thread to run its purge ticks, so without this a program that ran more threads at once
+/// than it does now (a server between bursts, a chain of threads that each start their
+/// successor) would keep the memory of its idle heaps for good.
 ///
 /// # Safety
 /// The calling thread owns a heap (so that the heap lock is not held by it).
 unsafe fn tidy_pooled(now: u64) {
+    for _ in 0..TIDY_PER_TICK {
+        // SAFETY: the caller's contract.
+        let due = |h: *mut Heap| unsafe { !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now };
+        // SAFETY: the caller's contract.
+        if !unsafe { tidy_one(due) } {
+            break;
+        }
+    }
+}
+
+/// Tidies the pooled heap that has sat in the pool longest among those for which `pick`
+/// holds (false when there is none): takes in the blocks other threads freed into its zones
+/// since its thread exited, releases the zones that are empty, purges its free slices and
+/// pools its empty segments, every one (a pooled heap needs none: the next thread to take it
+/// gets a segment on its first allocation). The heap keeps its zones that still hold blocks,
+/// and goes back at the end of the pool, where the tidied ones wait. A `fork` while a heap is
+/// out of the pool here leaves it, in the child, like the heaps of the parent's other threads:
+/// with its zones, unused (the heap lock is free in the child, `fork_child`).
+///
+/// # Safety
+/// The calling thread does not hold the heap lock; `pick` reads only the heap's fields.
+unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
     G.heap_lock.lock();
     // SAFETY: heap_lock held: the pool is ours to change; a heap taken out of it is used by
     // no thread (pooled heaps have none), and from here by us alone until it goes back.
-    let h = unsafe { pool_unlink_last(|h| !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now) };
+    let h = unsafe { pool_unlink_last(pick) };
     G.heap_lock.unlock();
-    let Some(h) = h else { return };
+    let Some(h) = h else { return false };
     // SAFETY: `h` is out of the pool and ready (pooled heaps were used by a thread).
     unsafe {
         give_back_free(h);
+        segment::release_empty_segments(h, 0);
         (*h).tidied = true;
     }
     G.heap_lock.lock();
@@ -272,6 +293,7 @@ unsafe fn tidy_pooled(now: u64) {
         *link = h;
     }
     G.heap_lock.unlock();
+    true
 }
 
 /// Tidies a heap whose thread exits: takes back the blocks other threads freed into it, so
@@ -288,7 +310,7 @@ unsafe fn heap_trim(heap: *mut Heap) {
             collect_remote(heap);
             // Empty segments wait for a purge delay that nobody would run while the heap sits
             // in the pool: they go back now (pages purged, segments pooled for any heap).
-            segment::release_empty_segments(heap);
+            segment::release_empty_segments(heap, 1);
         }
     }
 }
@@ -599,7 +621,7 @@ pub fn release_unneeded() {
     // SAFETY: `heap` is this thread's own heap, ready since it is not the sentinel.
     unsafe {
         release_empty_heads(heap);
-        segment::release_empty_segments(heap);
+        segment::release_empty_segments(heap, 1);
     }
 }
 
@@ -615,9 +637,12 @@ pub fn purge_for_large(bytes: usize) {
 }
 
 /// `malloc_trim`: gives back at once what the calling thread's heap holds without need (its
-/// empty zones, the pages of its free slices, its empty segments) and the LARGE cache, instead
-/// of waiting for the purge delay. Other threads' heaps are theirs alone to change: each gives
-/// back its own on its purge ticks and at its exit. Returns whether anything was given back.
+/// empty zones, the pages of its free slices, its empty segments), what the heaps of exited
+/// threads hold without need (every pooled heap not tidied since it was pooled: see
+/// `tidy_one`), and the LARGE cache, instead of waiting for the purge delays. The heaps of
+/// other running threads are theirs alone to change: each gives back its own on its purge
+/// ticks and at its exit. Empty segments in the segment pool are unmapped. Returns whether
+/// anything was given back.
 pub fn trim() -> bool {
     let mut given = crate::large::release_cached();
     let heap = tls::heap();
@@ -627,6 +652,13 @@ pub fn trim() -> bool {
             given += give_back_free(heap);
         }
     }
+    // SAFETY: the calling thread does not hold the heap lock (it is held only inside this
+    // module's functions, none of which calls back here).
+    while unsafe { tidy_one(|h| !(*h).tidied) } {
+        given += 1;
+    }
+    // The pooled segments (their first page, and their address space).
+    given += segment::release_pooled();
     given != 0
 }
 

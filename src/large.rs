@@ -689,7 +689,7 @@ fn map_or_retry(len: usize) -> *mut u8 {
     }
     let _ = release_cached();
     crate::heap::release_unneeded();
-    crate::segment::release_pooled();
+    let _ = crate::segment::release_pooled();
     os::map(len, 0)
 }
 
@@ -756,6 +756,8 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         }
     };
     let addr;
+    // The block's mapping: `addr` and `need` bytes, unless aligned beyond a page (below).
+    let mapping;
     let mut from_cache = false;
     if align <= PAGE_SIZE {
         let bin = if need <= BIN_MAX {
@@ -810,36 +812,49 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
             addr = p as usize;
             crate::heap::purge_for_large(need);
         }
+        mapping = (addr, need);
     } else {
+        // Aligned beyond a page: a range of `need + align - PAGE_SIZE` bytes holds an aligned
+        // block of `need`. The whole range is the block's mapping (`base`, `len`; the block
+        // uses it up to its end), not trimmed to the block: trimming takes two more system
+        // calls and leaves holes between such mappings, which the kernel could otherwise merge
+        // (thousands of live aligned blocks would each be a mapping of its own, up to the
+        // kernel's limit on mappings). Freed, the range is cached like any other.
         let span = match need.checked_add(align - PAGE_SIZE) {
             Some(s) if s <= isize::MAX as usize => s,
             _ => {
                 return os::out_of_memory();
             }
         };
-        let p = map_or_retry(span);
-        if p.is_null() {
-            return os::out_of_memory();
-        }
-        let base = p as usize;
-        let aligned = (base + align - 1) & !(align - 1);
-        os::unmap(p, aligned - base);
-        os::unmap((aligned + need) as *mut u8, base + span - aligned - need);
-        addr = aligned;
+        let (base, len) = if let Some((a, len, _)) = with_inner(|s| s.cache_take(span)) {
+            from_cache = true;
+            (a, len)
+        } else {
+            let p = map_or_retry(span);
+            if p.is_null() {
+                return os::out_of_memory();
+            }
+            crate::heap::purge_for_large(need);
+            (p as usize, span)
+        };
+        addr = (base + align - 1) & !(align - 1);
+        mapping = (base, len);
     }
-    if !record(LargeBlock {
+    let (base, len) = mapping;
+    let b = LargeBlock {
         addr,
-        base: addr,
-        len: need,
+        base,
+        len,
         requested: size,
-        usable: need,
+        usable: base + len - addr,
         grows: grow,
-    }) {
-        os::unmap(addr as *mut u8, need);
+    };
+    if !record(b) {
+        os::unmap(base as *mut u8, len);
         return os::out_of_memory();
     }
     if zero && from_cache {
-        // SAFETY: the mapping [addr, addr + need) is ours and not yet handed out.
+        // SAFETY: the block [addr, addr + size) is ours and not yet handed out.
         unsafe { ptr::write_bytes(addr as *mut u8, 0, size) };
     }
     addr as *mut u8
@@ -982,7 +997,8 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         let i = s.find(addr)?;
         // SAFETY: i < cap.
         let e = unsafe { &mut *s.table.add(i) };
-        if e.guarded() {
+        // A guarded block, or an aligned one inside a larger mapping: it moves.
+        if e.guarded() || e.base != e.addr {
             return None;
         }
         if need <= e.len {

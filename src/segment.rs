@@ -12,8 +12,8 @@ use crate::registry::REGISTRY;
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    Heap, Segment, Zone, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONES_OFFSET,
-    ZONE_LISTED, ZONE_UNUSED,
+    Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE,
+    ZONES_OFFSET, ZONE_LISTED, ZONE_UNUSED,
 };
 
 /// Every slice but the header.
@@ -437,7 +437,7 @@ pub unsafe fn purge_all_free(heap: *mut Heap) -> usize {
             seg = (*seg).next;
         }
         (*heap).purge_at = 0;
-        release_empty_segments(heap);
+        release_empty_segments(heap, 1);
     }
     given
 }
@@ -470,24 +470,31 @@ unsafe fn arm_purge(heap: *mut Heap, seg: *mut Segment, now: u64) {
     }
 }
 
-/// Puts the heap's empty segments in the pool at once (but one, kept for the next zone), without
-/// waiting for the purge delay: a mapping failed and address space is wanted back.
+/// Puts the heap's empty segments in the pool at once, without waiting for the purge delay,
+/// but `keep` of them (kept for the next zone; 0 for a heap going idle in the heap pool).
 ///
 /// # Safety
 /// `heap` is owned by the caller.
-pub unsafe fn release_empty_segments(heap: *mut Heap) {
+pub unsafe fn release_empty_segments(heap: *mut Heap, keep: usize) {
     // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments.
     unsafe {
         let mut seg = (*heap).avail;
         while !seg.is_null() {
             let following = (*seg).next;
-            if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
+            if (*seg).free_mask == ALL_SLICES && (*heap).segments > keep {
                 segment_release(heap, seg);
             }
             seg = following;
         }
     }
 }
+
+/// Bytes of the segment header, whole pages.
+const HEADER_BYTES: usize = size_of::<Segment>().next_multiple_of(PAGE_SIZE);
+// Everything but the zone descriptors lies in the header's first page, and a zeroed
+// descriptor is an unused one (segment_release purges the pages past the first).
+const _: () = assert!(core::mem::offset_of!(Segment, zones) <= PAGE_SIZE);
+const _: () = assert!(ZONE_UNUSED == 0);
 
 /// Purges an empty segment and puts it in the pool.
 ///
@@ -499,15 +506,17 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         uncount_empty(heap, seg);
         avail_remove(heap, seg);
         (*heap).segments -= 1;
+        // The header's pages past the first hold only zone descriptors, all unused now: they
+        // are purged with the dirty slices, in one call (the untouched pages between cost
+        // nothing), and read back as zeros, which is an unused descriptor. The first page
+        // (the masks, the links, the slice map) stays.
         let dirty = (*seg).dirty_mask;
-        if dirty != 0 {
-            let lo = dirty.trailing_zeros() as usize;
-            let hi = 64 - dirty.leading_zeros() as usize;
-            os::purge(
-                (seg as *mut u8).add(lo * SLICE_SIZE),
-                (hi - lo) * SLICE_SIZE,
-            );
-        }
+        let end = if dirty != 0 {
+            (64 - dirty.leading_zeros() as usize) * SLICE_SIZE
+        } else {
+            HEADER_BYTES
+        };
+        os::purge((seg as *mut u8).add(PAGE_SIZE), end - PAGE_SIZE);
         (*seg).dirty_mask = 0;
         (*seg).heap.store(ptr::null_mut(), Ordering::Release);
         G.pool_lock.lock();
@@ -518,8 +527,10 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
     }
 }
 
-/// Unmaps every pooled segment, to give address space back when a mapping failed.
-pub fn release_pooled() {
+/// Unmaps every pooled segment, to give address space back (a mapping failed, or
+/// `malloc_trim`). Returns the bytes unmapped.
+pub fn release_pooled() -> usize {
+    let mut unmapped = 0;
     G.pool_lock.lock();
     // SAFETY: pool_lock held: the pool and the all-segments list are ours to change; pooled
     // segments hold no block and belong to no heap.
@@ -543,10 +554,12 @@ pub fn release_pooled() {
             }
             REGISTRY.remove(s as usize);
             os::unmap(s as *mut u8, SEGMENT_SIZE);
+            unmapped += SEGMENT_SIZE;
             s = next;
         }
     }
     G.pool_lock.unlock();
+    unmapped
 }
 
 /// The owner's view of the zone covering `p`: its descriptor, or, for a free slice or the

@@ -91,8 +91,9 @@ pub fn collect() -> Stats {
     collect_with_large_bytes().0
 }
 
-/// `collect`, and the bytes of the LARGE mappings among `zone_bytes` (from the same walk).
-fn collect_with_large_bytes() -> (Stats, usize) {
+/// `collect`, and the bytes of the LARGE mappings and the usable bytes of the live LARGE
+/// blocks (the parts of `zone_bytes` and `live_usable` that are LARGE).
+fn collect_with_large_bytes() -> (Stats, usize, usize) {
     let mut s = Stats {
         malloc_calls: CALLS.malloc.load(Relaxed),
         calloc_calls: CALLS.calloc.load(Relaxed),
@@ -134,12 +135,14 @@ fn collect_with_large_bytes() -> (Stats, usize) {
         }
     });
     let mut large_bytes = 0;
+    let mut large_usable = 0;
     large::for_each(|b| {
-        s.live_usable += b.usable;
+        large_usable += b.usable;
         large_bytes += b.len;
     });
+    s.live_usable += large_usable;
     s.zone_bytes += large_bytes;
-    (s, large_bytes)
+    (s, large_bytes, large_usable)
 }
 
 /// Writes the statistics in a human form to `fd`.
@@ -206,22 +209,25 @@ pub struct MallInfo2 {
     pub keepcost: usize,
 }
 
-/// `mallinfo2()` in ft_malloc's terms: `arena` = bytes of TINY/SMALL zones holding live blocks,
-/// `ordblks` = those zones, `hblks`/`hblkhd` = LARGE blocks and their bytes, `usmblks` = peak
-/// bytes mapped, `uordblks` = usable bytes of live blocks, `fordblks` = mapped bytes not in
-/// live blocks.
+/// `mallinfo2()` in ft_malloc's terms, with glibc's relations between the fields (`arena =
+/// uordblks + fordblks`; the mmapped blocks, `hblks`/`hblkhd`, counted in neither): `arena` =
+/// bytes of the TINY/SMALL zones holding live blocks, `ordblks` = those zones, `uordblks` =
+/// usable bytes of the live blocks in them, `fordblks` = the rest of those zones, `hblks` /
+/// `hblkhd` = LARGE blocks and the bytes of their mappings, `usmblks` = peak bytes mapped.
 pub fn mallinfo2() -> MallInfo2 {
-    let (s, large_bytes) = collect_with_large_bytes();
+    let (s, large_bytes, large_usable) = collect_with_large_bytes();
+    let arena = s.zone_bytes - large_bytes;
+    let in_zones = s.live_usable - large_usable;
     MallInfo2 {
-        arena: s.zone_bytes - large_bytes,
+        arena,
         ordblks: s.tiny_zones + s.small_zones,
         smblks: 0,
         hblks: s.large_blocks,
         hblkhd: large_bytes,
         usmblks: s.peak_mapped,
         fsmblks: 0,
-        uordblks: s.live_usable,
-        fordblks: s.mapped.saturating_sub(s.live_usable),
+        uordblks: in_zones,
+        fordblks: arena - in_zones,
         keepcost: 0,
     }
 }

@@ -53,8 +53,10 @@ pub const TINY_MAX: usize = 512;
 pub const SMALL_MAX: usize = 32768;
 /// Every zone holds at least this many blocks of its size class (the subject's rule).
 pub const MIN_BLOCKS_PER_ZONE: usize = 100;
-/// Largest alignment served from zones; above it aligned requests become LARGE mappings.
-pub const MAX_ZONE_ALIGN: usize = 4096;
+/// Largest alignment served from zones (blocks of a class whose size is a multiple of it; zones
+/// start on a slice boundary); above it aligned requests become LARGE mappings.
+pub const MAX_ZONE_ALIGN: usize = SMALL_MAX;
+const _: () = assert!(MAX_ZONE_ALIGN <= SLICE_SIZE && MAX_ZONE_ALIGN.is_power_of_two());
 
 /// A free block: its first word links to the next free block of the same list.
 #[repr(C)]

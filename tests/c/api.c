@@ -19,6 +19,10 @@
  *  large_reuse        LARGE blocks made from freed ranges (split, joined, extended by
  *                     a fresh mapping next to them): live neighbours keep their
  *                     contents, calloc'ed ones read as zeros, sizes 64 KiB..24 MiB
+ *  aligned_many       30,000 live posix_memalign blocks of 100 B aligned to 8 KiB and
+ *                     64 KiB: aligned, distinct, contents kept, and at most a few
+ *                     hundred more lines in /proc/self/maps (a mapping per block would
+ *                     run into the kernel's limit on mappings)
  *  libc_names         glibc's internal names (__libc_malloc, __libc_free, ...) and
  *                     cfree reach this allocator: blocks from malloc freed with
  *                     __libc_free and the other way round, each block ours
@@ -655,7 +659,43 @@ static void libc_names(void)
 	}
 }
 
+static int maps_lines(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	CHECK(f != NULL, "cannot open /proc/self/maps");
+	int n = 0, c;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static void aligned_many(void)
+{
+	enum { N = 30000 };
+	static void *v[N];
+	const size_t aligns[] = {8192, 65536};
+	for (size_t k = 0; k < sizeof aligns / sizeof aligns[0]; k++) {
+		size_t al = aligns[k];
+		int before = maps_lines();
+		for (size_t i = 0; i < N; i++) {
+			CHECK(posix_memalign(&v[i], al, 100) == 0, "posix_memalign(%zu, 100) #%zu failed", al, i);
+			CHECK((uintptr_t)v[i] % al == 0, "posix_memalign(%zu) = %p misaligned", al, v[i]);
+			memset(v[i], (int)(i & 0xFF), 100);
+		}
+		int during = maps_lines();
+		t_info(1, "# aligned_many: align %zu: %d -> %d lines in /proc/self/maps\n", al, before, during);
+		CHECK(during - before < 500, "%d more mappings for %d live blocks aligned to %zu", during - before, N,
+		      al);
+		for (size_t i = 0; i < N; i++) {
+			const unsigned char *c = v[i];
+			CHECK(c[0] == (i & 0xFF) && c[99] == (i & 0xFF), "aligned block %zu overwritten", i);
+			free(v[i]);
+		}
+	}
+}
+
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
        T(realloc_zero), T(realloc_content), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
-       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(libc_names))
+       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(libc_names))

@@ -267,8 +267,13 @@ static void stats_api(void)
 	      s.live_usable);
 
 	struct mallinfo2 mi = mallinfo2();
-	CHECK(mi.uordblks >= N * 100 + 200000, "mallinfo2().uordblks %zu < %d", mi.uordblks,
-	      N * 100 + 200000);
+	/* glibc's relations: the mmapped (LARGE) blocks are in hblkhd only, and
+	 * arena = uordblks + fordblks */
+	CHECK(mi.uordblks >= N * 100 && mi.uordblks < N * 100 + 200000,
+	      "mallinfo2().uordblks %zu: want the small blocks only (%d B requested)", mi.uordblks,
+	      N * 100);
+	CHECK(mi.arena == mi.uordblks + mi.fordblks, "mallinfo2(): arena %zu != %zu + %zu",
+	      mi.arena, mi.uordblks, mi.fordblks);
 	CHECK(mi.hblks >= 1, "mallinfo2().hblks is 0");
 	CHECK(mi.hblkhd >= 200000, "mallinfo2().hblkhd %zu < 200000", mi.hblkhd);
 	CHECK(mi.arena >= 1, "mallinfo2().arena is 0");

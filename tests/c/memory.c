@@ -32,6 +32,10 @@
  *                  working: within 1.5 s the resident set falls below a quarter
  *                  of its peak (heaps idle in the pool are tidied by running
  *                  threads: their remote frees taken in, their free slices purged)
+ *  trim_idle_heaps 48 threads at once each allocate 1 MiB of small blocks, free
+ *                  them and exit; malloc_trim(0) then gives back the heaps left
+ *                  idle in the pool: the resident set keeps less than a quarter
+ *                  of what the threads added
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -322,4 +326,50 @@ static void idle_heaps(void)
 	      rss >> 20, peak >> 20);
 }
 
-T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps))
+/* Threads that run at once, each allocate 1 MiB in small blocks, free them and exit: their
+ * heaps wait in the pool with empty zones. malloc_trim(0) gives those back at once. */
+enum { TRIM_THREADS = 48 };
+static pthread_barrier_t trim_barrier;
+
+static void *trim_worker(void *arg)
+{
+	enum { N = 2000 };
+	static __thread void *v[N];
+	uint64_t rs = 500 + (uint64_t)(long)arg;
+	for (int i = 0; i < N; i++) {
+		size_t n = t_range(&rs, 16, 1000);
+		v[i] = malloc(n);
+		if (v[i] == NULL)
+			return (void *)1;
+		memset(v[i], 5, n);
+	}
+	pthread_barrier_wait(&trim_barrier); /* every thread has its heap at once */
+	for (int i = 0; i < N; i++)
+		free(v[i]);
+	return NULL;
+}
+
+static void trim_idle_heaps(void)
+{
+	pthread_t th[TRIM_THREADS];
+	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
+	size_t before = rss_bytes();
+	for (long t = 0; t < TRIM_THREADS; t++)
+		CHECK(pthread_create(&th[t], NULL, trim_worker, (void *)t) == 0, "pthread_create");
+	for (int t = 0; t < TRIM_THREADS; t++) {
+		void *r;
+		CHECK(pthread_join(th[t], &r) == 0 && r == NULL, "worker %d failed", t);
+	}
+	size_t joined = rss_bytes();
+	int r = malloc_trim(0);
+	size_t after = rss_bytes();
+	t_info(1, "# trim_idle_heaps: %zu KiB before the threads, %zu KiB when joined, %zu KiB after malloc_trim\n",
+	       before >> 10, joined >> 10, after >> 10);
+	CHECK(r == 1, "malloc_trim(0) returned %d", r);
+	CHECK(after - before < (joined - before) / 4,
+	      "resident set %zu KiB after malloc_trim (%zu KiB before the threads, %zu KiB when they were joined)",
+	      after >> 10, before >> 10, joined >> 10);
+}
+
+T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
+       T(trim_idle_heaps))
