@@ -10,21 +10,21 @@ use crate::debug;
 use crate::heap;
 use crate::large;
 use crate::os;
-use crate::registry::REGISTRY;
+use crate::registry::{self, REGISTRY};
 use crate::segment::small_lookup;
 use crate::size_class::{class_of, class_size, GEOMETRY};
-use crate::types::{MAX_ZONE_ALIGN, SEGMENT_SHIFT, SMALL_MAX};
+use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 
 /// Largest size any request may have (C's PTRDIFF_MAX).
 const MAX_REQUEST: usize = isize::MAX as usize;
 
 /// Whether the fast paths of `free`, `realloc` and `malloc_usable_size` may take pointer `a`:
 /// no debug mode is on and a segment of ours is mapped there. One compare covers both the
-/// address range the registry covers and the debug modes (the bound is 0 while one is on: see
+/// window of addresses the registry covers and the debug modes (the bound is 0 while one is on: see
 /// `debug::below_fast_free_limit`).
 #[inline(always)]
 fn fast_path_segment(a: usize) -> bool {
-    let index = a >> SEGMENT_SHIFT;
+    let index = registry::index_of(a);
     // SAFETY: the bound is at most the registry's length.
     debug::below_fast_free_limit(index) && unsafe { REGISTRY.contains_index(index) }
 }

@@ -33,7 +33,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// `DIRECT_MAX + 1`, or 0 while a mode is on, so that one compare is both the size test and
 /// the debug test.
 static FAST_SIZE_LIMIT: AtomicUsize = AtomicUsize::new(crate::size_class::DIRECT_MAX + 1);
-/// `free`'s fast-path bound on the registry index of a pointer (its address >> SEGMENT_SHIFT):
+/// `free`'s fast-path bound on the registry index of a pointer (`registry::index_of`):
 /// one past the registry's last entry, or 0 while a mode is on, so that one compare is both
 /// the address-range test and the debug test (null, index 0, has no segment: the slow path
 /// takes it either way).

@@ -1,22 +1,39 @@
-//! The registry of our segments: one byte per 4 MiB of the 47-bit user address space, non-zero
-//! while a segment of ours is mapped there. `free` asks it first, so that a pointer we do not
-//! own is recognised without reading any memory but our own: after the address-range test, one
-//! shift and one byte compare (`shr; cmpb; je`).
+//! The registry of our segments: one byte per 4 MiB of the window of address space where
+//! segments are mapped, non-zero while a segment of ours is mapped there. `free` asks it first,
+//! so that a pointer we do not own is recognised without reading any memory but our own: one
+//! shift, one subtraction and one compare for the window, one byte compare.
 //!
-//! The map is 32 MiB of `.bss`, address space only: the kernel maps its pages on first touch,
-//! so the process pays one page for every 16 GiB of address space where segments live (in
-//! practice one page), and reading an untouched page costs no memory (it maps the shared zero
-//! page). A bitmap would be 4 MiB but needs two more instructions on every `free`.
-//! Writers hold the pool lock; readers never lock.
+//! The window is the top 4 TiB of the 47-bit user address space: the kernel places mappings
+//! just below the stack, down from a point that address-space randomisation moves by at most
+//! 1 TiB (by default), and `segment::map_aligned_segment` asks for addresses in the window when
+//! the kernel's choice falls outside it (a program run with an unlimited stack gets the legacy
+//! layout, mappings from a third of the address space up). The map is then 1 MiB of `.bss`,
+//! address space only: the kernel maps its pages on first touch, so the process pays one page
+//! for every 16 GiB of address space where segments live (in practice one page), and reading an
+//! untouched page costs no memory (it maps the shared zero page). (Covering the whole 47-bit
+//! space took 32 MiB of address space, which a program under `ulimit -v` pays for; a bitmap
+//! would take three more instructions on every `free`.) Writers hold the pool lock; readers
+//! never lock.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::types::SEGMENT_SHIFT;
 
-/// User addresses are below 2^47 unless a program asks the kernel for more (5-level paging);
-/// our own mappings never do, so anything above is not ours.
-const ADDRESS_BITS: u32 = 47;
-pub const SEGMENTS: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
+/// User addresses are below 2^47 unless a program asks the kernel for more (5-level paging).
+pub const WINDOW_END: usize = 1 << 47;
+/// log2 of the window's size.
+const WINDOW_BITS: u32 = 42;
+/// The first address of the window.
+pub const WINDOW_START: usize = WINDOW_END - (1 << WINDOW_BITS);
+/// Segments the window holds: the registry's entries.
+pub const SEGMENTS: usize = 1 << (WINDOW_BITS - SEGMENT_SHIFT);
+
+/// The registry index of address `addr`: below `SEGMENTS` exactly when `addr` lies in the
+/// window (an address below it wraps around to a huge index).
+#[inline(always)]
+pub fn index_of(addr: usize) -> usize {
+    (addr >> SEGMENT_SHIFT).wrapping_sub(WINDOW_START >> SEGMENT_SHIFT)
+}
 
 #[repr(C, align(4096))]
 pub struct Registry {
@@ -33,13 +50,13 @@ impl Registry {
     /// Whether `addr` lies in a segment of ours.
     #[inline(always)]
     pub fn contains(&self, addr: usize) -> bool {
-        match self.present.get(addr >> SEGMENT_SHIFT) {
+        match self.present.get(index_of(addr)) {
             Some(b) => b.load(Ordering::Relaxed) != 0,
             None => false,
         }
     }
 
-    /// Whether entry `index` (an address >> SEGMENT_SHIFT) is set: one compare of the byte in
+    /// Whether entry `index` (from `index_of`) is set: one compare of the byte in
     /// memory and one branch (asm goto; rustc would reach the static through the GOT, load the
     /// byte, then test it).
     ///
@@ -62,9 +79,10 @@ impl Registry {
         true
     }
 
-    /// Adds the segment at `addr` (4 MiB-aligned, below 2^47). Caller holds the pool lock.
+    /// Adds the segment at `addr` (4 MiB-aligned); false, changing nothing, when it lies outside
+    /// the window. Caller holds the pool lock.
     pub fn insert(&self, addr: usize) -> bool {
-        match self.present.get(addr >> SEGMENT_SHIFT) {
+        match self.present.get(index_of(addr)) {
             Some(b) => {
                 b.store(1, Ordering::Release);
                 true
@@ -75,7 +93,7 @@ impl Registry {
 
     /// Removes the segment at `addr`. Caller holds the pool lock.
     pub fn remove(&self, addr: usize) {
-        if let Some(b) = self.present.get(addr >> SEGMENT_SHIFT) {
+        if let Some(b) = self.present.get(index_of(addr)) {
             b.store(0, Ordering::Release);
         }
     }
@@ -87,5 +105,5 @@ impl Default for Registry {
     }
 }
 
-/// The one registry (its own static: 32 MiB of `.bss`).
+/// The one registry (its own static: 1 MiB of `.bss`).
 pub static REGISTRY: Registry = Registry::new();

@@ -8,7 +8,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::os;
-use crate::registry::REGISTRY;
+use crate::registry::{REGISTRY, WINDOW_END, WINDOW_START};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
@@ -32,12 +32,14 @@ pub fn segment_of(addr: usize) -> *mut Segment {
     (addr & !(SEGMENT_SIZE - 1)) as *mut Segment
 }
 
-/// Maps a new 4 MiB-aligned segment: first where the previous one ended below (mappings grow
-/// down, so this usually succeeds with one call), else by over-mapping and trimming.
+/// Maps a new 4 MiB-aligned segment in the registry's window: first where the previous one
+/// ended below (mappings grow down, so this usually succeeds with one call), else by
+/// over-mapping and trimming; when the kernel's choice lies outside the window, at addresses
+/// asked for in it (`map_in_window`).
 fn map_aligned_segment() -> *mut u8 {
     static LAST: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
     let last = LAST.load(Ordering::Relaxed);
-    if last > SEGMENT_SIZE {
+    if last >= WINDOW_START + SEGMENT_SIZE {
         let p = os::map(SEGMENT_SIZE, last - SEGMENT_SIZE);
         if !p.is_null() {
             LAST.store(p as usize, Ordering::Relaxed);
@@ -50,13 +52,51 @@ fn map_aligned_segment() -> *mut u8 {
     }
     let start = raw as usize;
     let aligned = (start + SEGMENT_SIZE - 1) & !(SEGMENT_SIZE - 1);
-    os::unmap(raw, aligned - start);
-    os::unmap(
-        (aligned + SEGMENT_SIZE) as *mut u8,
-        start + SEGMENT_SIZE - aligned,
-    );
-    LAST.store(aligned, Ordering::Relaxed);
-    aligned as *mut u8
+    let p = if aligned >= WINDOW_START && aligned + SEGMENT_SIZE <= WINDOW_END {
+        os::unmap(raw, aligned - start);
+        os::unmap(
+            (aligned + SEGMENT_SIZE) as *mut u8,
+            start + SEGMENT_SIZE - aligned,
+        );
+        aligned as *mut u8
+    } else {
+        os::unmap(raw, 2 * SEGMENT_SIZE);
+        map_in_window(last)
+    };
+    if !p.is_null() {
+        LAST.store(p as usize, Ordering::Relaxed);
+    }
+    p
+}
+
+/// Attempts of `map_in_window`.
+const WINDOW_TRIES: usize = 64;
+
+/// Maps a segment at an address asked for in the registry's window (the kernel placed the
+/// mapping elsewhere: a legacy address-space layout, or the top of the address space taken):
+/// going down from below the last segment, or from the middle of the window (leaving 2 TiB
+/// for a stack that may grow without limit: the legacy layout is what a program gets with
+/// `ulimit -s unlimited`), in steps that double from one segment, so that a few calls get past
+/// anything mapped there. Null when nothing is found.
+fn map_in_window(last: usize) -> *mut u8 {
+    let mut hint = if last >= WINDOW_START + SEGMENT_SIZE {
+        last - SEGMENT_SIZE
+    } else {
+        WINDOW_START + (WINDOW_END - WINDOW_START) / 2
+    };
+    let mut step = SEGMENT_SIZE;
+    for _ in 0..WINDOW_TRIES {
+        let p = os::map(SEGMENT_SIZE, hint);
+        if !p.is_null() {
+            return p;
+        }
+        if hint < WINDOW_START + step {
+            break;
+        }
+        hint -= step;
+        step = (step * 2).min(1 << 36);
+    }
+    ptr::null_mut()
 }
 
 /// Takes an empty segment for `heap` and puts it in the heap's list of segments with free

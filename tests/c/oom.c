@@ -12,8 +12,14 @@
  *              reallocarray, posix_memalign, aligned_alloc, memalign, valloc,
  *              pvalloc return NULL / ENOMEM instead of crashing; afterwards
  *              everything works again
+ *  small_as    a program started under RLIMIT_AS of 24 MiB (ulimit -v 24576)
+ *              loads the library and allocates small, SMALL and LARGE blocks
+ *              (the library's own address space must stay small: a registry
+ *              covering the whole 47-bit space took 32 MiB of it)
  */
 #include "t.h"
+
+#include <sys/wait.h>
 
 #define LIMIT ((size_t)256 << 20)
 #define MiB ((size_t)1 << 20)
@@ -168,4 +174,39 @@ static void oom_apis(void)
 	free(p);
 }
 
-T_MAIN(T(oom_large), T(oom_small), T(oom_tiny), T(oom_apis))
+static void small_as(void)
+{
+	if (getenv("FT_SMALL_AS_CHILD")) {
+		/* the child, under the limit */
+		void *v[64];
+		for (int i = 0; i < 64; i++) {
+			size_t n = (size_t)1 << (i % 17); /* 1 B .. 64 KiB */
+			v[i] = malloc(n);
+			CHECK(v[i] != NULL, "malloc(%zu) under a 24 MiB address-space limit: errno %d", n, errno);
+			memset(v[i], i, n);
+		}
+		void *c = calloc(1, MiB);
+		CHECK(c != NULL && t_all_bytes(c, MiB, 0), "calloc(1 MiB) under a 24 MiB address-space limit");
+		free(c);
+		for (int i = 0; i < 64; i++)
+			free(v[i]);
+		return;
+	}
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		struct rlimit rl = {(rlim_t)24 << 20, (rlim_t)24 << 20};
+		setenv("FT_SMALL_AS_CHILD", "1", 1);
+		if (setrlimit(RLIMIT_AS, &rl) == 0) {
+			char *args[] = {"oom", "small_as", NULL};
+			execv("/proc/self/exe", args);
+		}
+		_exit(99);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "a program under a 24 MiB address-space limit failed (status %#x; see its message above)", st);
+}
+
+T_MAIN(T(oom_large), T(oom_small), T(oom_tiny), T(oom_apis), T(small_as))
