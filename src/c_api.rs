@@ -237,3 +237,64 @@ pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
 pub extern "C" fn cfree(p: *mut c_void) {
     free(p)
 }
+
+// `dlopen`, with RTLD_DEEPBIND taken out of its flags. A library opened with RTLD_DEEPBIND looks
+// up its symbols in itself and its own dependencies before the global scope, so its `malloc`
+// and `free` are the C library's, not ours: it would hand glibc's `free` our blocks (and ours
+// glibc's), and crash. PHP 8.2 and older open their extensions so (pdo, phar, tokenizer: `php
+// -v` crashes under every preloaded allocator). Without the flag the library's symbols come
+// from the global scope first, where this allocator is. FT_MALLOC_KEEP_DEEPBIND=1 keeps the
+// flag, for a program that needs it more than it needs one allocator.
+//
+// Written in assembly so that it ends with a jump, not a call, to the C library's `dlopen`:
+// `dlopen` reads its caller's return address to find the calling object (whose RUNPATH it
+// searches, and whose namespace it opens in), and must see the program's, not ours.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn dlopen(
+    filename: *const core::ffi::c_char,
+    flags: core::ffi::c_int,
+) -> *mut c_void {
+    core::arch::naked_asm!(
+        "mov rax, qword ptr [rip + {real}]",
+        "test rax, rax",
+        "jz 2f",
+        "1:",
+        "and esi, dword ptr [rip + {mask}]",
+        "jmp rax",
+        "2:",
+        "push rdi",
+        "push rsi",
+        "sub rsp, 8",
+        "call {resolve}",
+        "add rsp, 8",
+        "pop rsi",
+        "pop rdi",
+        "test rax, rax",
+        "jnz 1b",
+        "ret",
+        real = sym REAL_DLOPEN,
+        mask = sym DLOPEN_FLAGS_MASK,
+        resolve = sym resolve_dlopen,
+    )
+}
+
+/// The C library's `dlopen` (0 until the first call).
+static REAL_DLOPEN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// The flags `dlopen` keeps: all but RTLD_DEEPBIND, or all (FT_MALLOC_KEEP_DEEPBIND).
+static DLOPEN_FLAGS_MASK: core::sync::atomic::AtomicU32 =
+    core::sync::atomic::AtomicU32::new(!(libc::RTLD_DEEPBIND as u32));
+
+/// Finds the C library's `dlopen` (the next definition after ours) and reads
+/// FT_MALLOC_KEEP_DEEPBIND. Returns the function's address, 0 if none was found (then our
+/// `dlopen` returns null).
+extern "C" fn resolve_dlopen() -> usize {
+    use core::sync::atomic::Ordering::Relaxed;
+    if crate::debug::getenv(b"FT_MALLOC_KEEP_DEEPBIND=").is_some_and(|v| v.first() == Some(&b'1')) {
+        DLOPEN_FLAGS_MASK.store(u32::MAX, Relaxed);
+    }
+    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name; it allocates through us at most.
+    let f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"dlopen".as_ptr()) } as usize;
+    REAL_DLOPEN.store(f, Relaxed);
+    f
+}

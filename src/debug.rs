@@ -141,7 +141,7 @@ extern "C" {
 }
 
 /// The value of environment variable `name` (given with its `=`), without allocating.
-fn getenv(name: &[u8]) -> Option<&'static [u8]> {
+pub(crate) fn getenv(name: &[u8]) -> Option<&'static [u8]> {
     // SAFETY: `environ` is libc's NULL-terminated array of NUL-terminated strings; we only read
     // it, at start-up, before the program can change it from another thread.
     unsafe {

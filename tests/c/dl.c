@@ -10,6 +10,12 @@
  *  libm_cos         dlopen("libm.so.6"), cos through dlsym, 50 times
  *  early_ctor       the blocks allocated by libearly.so's constructor (which
  *                   runs before ft_malloc's) are intact and can be freed
+ *  deepbind         dlopen("libplug.so", RTLD_NOW | RTLD_DEEPBIND), by its bare
+ *                   name: found through this program's RUNPATH (the dlopen that
+ *                   ft_malloc exports must leave the caller as it was), and the
+ *                   plugin's malloc and free are ft_malloc's (RTLD_DEEPBIND would
+ *                   bind them to libc's: PHP's extensions crash so); blocks cross
+ *                   between the program and the plugin both ways
  */
 #include "t.h"
 #include <pthread.h>
@@ -103,4 +109,28 @@ static void early_ctor(void)
 	t_heap_check(2000, 13);
 }
 
-T_MAIN(T(dlerror_threads), T(libm_cos), T(early_ctor))
+static void deepbind(void)
+{
+	void *h = dlopen("libplug.so", RTLD_NOW | RTLD_DEEPBIND);
+	CHECK(h != NULL, "dlopen(libplug.so, RTLD_DEEPBIND) failed: %s", dlerror());
+	void *(*alloc)(size_t) = (void *(*)(size_t))dlsym(h, "plug_alloc");
+	void (*release)(void *) = (void (*)(void *))dlsym(h, "plug_free");
+	void *(*malloc_address)(void) = (void *(*)(void))dlsym(h, "plug_malloc_address");
+	CHECK(alloc && release && malloc_address, "dlsym in libplug.so failed");
+	void *ours = dlsym(RTLD_DEFAULT, "malloc");
+	CHECK(malloc_address() == ours, "the plugin's malloc is %p, the program's %p", malloc_address(), ours);
+	for (int i = 0; i < 1000; i++) {
+		size_t n = (size_t)(i * 37) % 70000 + 1;
+		char *p = alloc(n); /* the plugin's malloc, the program's free */
+		CHECK(p != NULL && malloc_usable_size(p) >= n, "plug_alloc(%zu)", n);
+		memset(p, 1, n);
+		free(p);
+		p = malloc(n); /* and the other way round */
+		CHECK(p != NULL, "malloc(%zu)", n);
+		memset(p, 2, n);
+		release(p);
+	}
+	CHECK(dlclose(h) == 0, "dlclose: %s", dlerror());
+}
+
+T_MAIN(T(dlerror_threads), T(libm_cos), T(early_ctor), T(deepbind))

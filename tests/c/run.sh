@@ -38,9 +38,10 @@ if build "$BUILD/c/memory" -I"$REPO_ROOT/include" "$DIR/memory.c" -L"$(dirname "
 fi
 
 # dl.c: dl* functions under the preload; linked against libearly.so, whose
-# constructor allocates before ft_malloc's runs.  early_ctor runs once more
+# constructor allocates before ft_malloc's runs; opens libplug.so (plug.c).  early_ctor runs once more
 # with the strictest debug modes (the early blocks are legitimate ones).
 if build "$BUILD/c/libearly.so" -shared -fPIC "$DIR/early.c" &&
+	build "$BUILD/c/libplug.so" -shared -fPIC "$DIR/plug.c" &&
 	build "$BUILD/c/dl" "$DIR/dl.c" -L"$BUILD/c" -learly -Wl,-rpath,"$BUILD/c" -ldl; then
 	run_suite "$BUILD/c/dl" 1
 	if wanted dl.early_ctor.debug; then

@@ -8,7 +8,7 @@
 #
 # Work files go to tests/build/programs/ (kept after the run for inspection:
 # tests/build/programs/<test>/{sys,ft}.{out,err,rc} and the run directories).
-# Installs nothing; needs python3, perl, gcc, git, sqlite3, xz, coreutils.
+# Installs nothing; needs python3, perl, gcc, git, sqlite3, xz, php-cli, coreutils.
 set -uo pipefail
 export LC_ALL=C LANG=C
 unset LANGUAGE LD_PRELOAD MALLOC_CONF
@@ -70,6 +70,23 @@ P() {
 t_python() {
     PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
         P "$PY" "$HERE/workload.py"
+}
+
+# PHP loads its extensions (pdo, phar, tokenizer, ...) with dlopen(RTLD_DEEPBIND), which
+# binds their malloc and free to libc's unless ft_malloc's dlopen drops the flag.
+t_php() {
+    P php -m
+    P php -r '
+        $a = [];
+        for ($i = 0; $i < 300000; $i++) { $a[] = str_repeat(chr(97 + $i % 26), $i % 200) . $i; }
+        usort($a, fn($x, $y) => strlen($x) <=> strlen($y) ?: strcmp($x, $y));
+        $h = [];
+        foreach ($a as $k => $v) { $h[md5($v)] = $k; }
+        ksort($h);
+        echo count($a), " ", md5(serialize(array_slice($a, 0, 5000))), " ", md5(json_encode(array_slice($h, 0, 5000))), "\n";
+        echo count(token_get_all("<?php function f(\$x) { return \$x * 2; } echo f(21);")), "\n";
+        echo preg_replace_callback("/[aeiou]+/", fn($m) => strtoupper($m[0]), str_repeat("allocation ", 1000)) === str_repeat("AllOcAtIOn ", 1000) ? "ok\n" : "bad\n";
+    '
 }
 
 t_sort() {
@@ -196,7 +213,7 @@ t_bindings() {
     echo "bindings ok ($ok)"
 }
 
-ALL=(python sort xz sqlite perl gcc git ls)
+ALL=(python sort xz sqlite perl gcc git ls php)
 
 # ---------------------------------------------------------------------------
 failed=0
