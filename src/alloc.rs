@@ -310,31 +310,35 @@ unsafe fn realloc_general(p: *mut u8, size: usize) -> *mut u8 {
     if size > MAX_REQUEST {
         return os::out_of_memory();
     }
-    let old_usable;
-    if let Some(r) = small_lookup(p as usize) {
-        // SAFETY: the entry lies in our zone (small_lookup).
-        let entry = unsafe { &*r.requested };
-        if entry.load(Ordering::Relaxed) == 0 {
-            return ptr::null_mut();
-        }
-        let bsize = class_size(r.class);
-        if size <= bsize && (size >= bsize / 2 || class_of(size) == r.class) {
-            entry.store(size as u16 + 1, Ordering::Relaxed);
-            return p;
-        }
-        old_usable = bsize;
-    } else {
-        let Some(b) = large::lookup(p as usize) else {
-            return ptr::null_mut();
-        };
-        if size > SMALL_MAX && large::resize_in_place(p as usize, size) {
-            return p;
-        }
-        old_usable = b.usable;
+    // 0 for a pointer that is not a live block of ours.
+    let old_usable = usable_size_plain(p);
+    if old_usable == 0 {
+        return ptr::null_mut();
+    }
+    if resize_in_place(p, size) {
+        return p;
     }
     // SAFETY: p is a live block of `old_usable` bytes (checked above; nobody else uses it by
     // the caller's contract).
     unsafe { realloc_move(p, size, old_usable) }
+}
+
+/// Resizes live block `p` to `size` bytes (at least 1) where it lies, when that suits it: a
+/// small block whose class holds `size` and is not more than twice too big for it (or is the
+/// class of `size` anyway); a LARGE block, for a LARGE size, whose mapping holds `size` or
+/// can grow in place (`large::resize_in_place`). Updates the requested size; false, changing
+/// nothing, when the block must move.
+pub(crate) fn resize_in_place(p: *mut u8, size: usize) -> bool {
+    if let Some(r) = small_lookup(p as usize) {
+        let bsize = class_size(r.class);
+        if size <= bsize && (size >= bsize / 2 || class_of(size) == r.class) {
+            // SAFETY: the entry lies in our zone (small_lookup).
+            unsafe { (*r.requested).store(size as u16 + 1, Ordering::Relaxed) };
+            return true;
+        }
+        return false;
+    }
+    size > SMALL_MAX && large::resize_in_place(p as usize, size)
 }
 
 /// An aligned block: `align` is a power of two (the C entry points check their own rules).

@@ -661,6 +661,22 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     // Every byte `malloc_usable_size` offered moves (programs such as redis write past the
     // requested size, up to the usable size).
     let keep = offered(p, old);
+    // Without guards, a block stays where it is when the plain realloc would keep it there
+    // (its class or mapping suits the new size): moving it every time made a loop that grows
+    // a buffer a few bytes at a time quadratic (gawk building a 1.4 MB string: 3 s instead of
+    // 0.1 s). Guarded blocks always move: their end must touch their guard.
+    if !guard_on() && alloc::resize_in_place(p, size) {
+        CALLS.bytes_requested.fetch_add(size, Ordering::Relaxed);
+        let live = CALLS.live_requested.fetch_add(size, Ordering::Relaxed) + size;
+        CALLS.peak_requested.fetch_max(live, Ordering::Relaxed);
+        forget_requested(old);
+        if SCRIBBLE.load(Ordering::Relaxed) {
+            // Bytes the block did not offer before read as new.
+            fill(a, keep, offered(p, size), SCRIBBLE_NEW);
+        }
+        trace(Op::Realloc, a, size, a);
+        return p;
+    }
     let q = allocate(Op::Realloc, a, size, 0, false);
     if q.is_null() {
         return q;

@@ -175,6 +175,15 @@ for mode in NONE=1 FT_MALLOC_CHECK=1 FT_MALLOC_SCRIBBLE=1 FT_MALLOC_GUARD=1; do
 	fi
 done
 
+# Blocks resized within their class or mapping stay in place, in every mode but the guard.
+for mode in NONE=1 FT_MALLOC_CHECK=1 FT_MALLOC_CHECK=3 FT_MALLOC_SCRIBBLE=1; do
+	name=debug.realloc_in_place.${mode%%=*}
+	[ "$mode" = FT_MALLOC_CHECK=3 ] && name=$name.3
+	if wanted $name && run_ok $name "$mode" "$MODES" realloc_in_place; then
+		pass $name
+	fi
+done
+
 # FT_MALLOC_STATS=1: the counters at exit, against an empty program's
 statval() { # statval LABEL FILE
 	sed -n "s/^ft_malloc: $1  *\([0-9][0-9]*\)$/\1/p" "$2" | head -n 1
