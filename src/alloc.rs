@@ -44,6 +44,17 @@ pub fn malloc(size: usize) -> *mut u8 {
 /// `malloc` of the sizes above `DIRECT_MAX`, and of every size while a debug mode is on.
 #[inline(never)]
 fn malloc_beyond_direct(size: usize) -> *mut u8 {
+    // One compare: the limit is 0 while a debug mode is on.
+    if debug::below_fast_small_limit(size) {
+        return heap::alloc_small(class_of(size), size);
+    }
+    malloc_slow(size)
+}
+
+/// `malloc` of LARGE sizes, and of every size while a debug mode is on.
+#[cold]
+#[inline(never)]
+fn malloc_slow(size: usize) -> *mut u8 {
     if debug::active() {
         return debug::malloc(size);
     }

@@ -33,6 +33,9 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// `DIRECT_MAX + 1`, or 0 while a mode is on, so that one compare is both the size test and
 /// the debug test.
 static FAST_SIZE_LIMIT: AtomicUsize = AtomicUsize::new(crate::size_class::DIRECT_MAX + 1);
+/// The same for the sizes above `DIRECT_MAX`: below it a request goes to the zones (its
+/// class looked up). `SMALL_MAX + 1`, or 0 while a mode is on.
+static FAST_SMALL_LIMIT: AtomicUsize = AtomicUsize::new(SMALL_MAX + 1);
 /// `free`'s fast-path bound on the registry index of a pointer (`registry::index_of`):
 /// one past the registry's last entry, or 0 while a mode is on, so that one compare is both
 /// the address-range test and the debug test (null, index 0, has no segment: the slow path
@@ -85,6 +88,12 @@ macro_rules! below_static {
 #[inline(always)]
 pub fn below_fast_size_limit(size: usize) -> bool {
     below_static!(size, FAST_SIZE_LIMIT)
+}
+
+/// `size < FAST_SMALL_LIMIT`: `malloc` may serve a size above `DIRECT_MAX` from the zones.
+#[inline(always)]
+pub fn below_fast_small_limit(size: usize) -> bool {
+    below_static!(size, FAST_SMALL_LIMIT)
 }
 
 /// `index < FAST_FREE_LIMIT`: the registry covers registry index `index` and no mode is on.
@@ -231,6 +240,7 @@ pub fn read_environment() {
     }
     if any {
         FAST_SIZE_LIMIT.store(0, Ordering::Release);
+        FAST_SMALL_LIMIT.store(0, Ordering::Release);
         FAST_FREE_LIMIT.store(0, Ordering::Release);
     }
     ACTIVE.store(any, Ordering::Release);
