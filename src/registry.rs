@@ -3,36 +3,66 @@
 //! so that a pointer we do not own is recognised without reading any memory but our own: one
 //! shift, one subtraction and one compare for the window, one byte compare.
 //!
-//! The window is the top 4 TiB of the 47-bit user address space: the kernel places mappings
-//! just below the stack, down from a point that address-space randomisation moves by at most
-//! 1 TiB (by default), and `segment::map_aligned_segment` asks for addresses in the window when
-//! the kernel's choice falls outside it (a program run with an unlimited stack gets the legacy
-//! layout, mappings from a third of the address space up). The map is then 1 MiB of `.bss`,
-//! address space only: the kernel maps its pages on first touch, so the process pays one page
-//! for every 16 GiB of address space where segments live (in practice one page), and reading an
-//! untouched page costs no memory (it maps the shared zero page). (Covering the whole 47-bit
-//! space took 32 MiB of address space, which a program under `ulimit -v` pays for; a bitmap
-//! would take three more instructions on every `free`.) Writers hold the pool lock; readers
-//! never lock.
+//! The window is 4 TiB of address space placed around the first segment (7/8 of it below, as
+//! the kernel places later mappings below earlier ones), so the map is 1 MiB of `.bss`: address
+//! space only, the kernel maps its pages on first touch, so the process pays one page for every
+//! 16 GiB of address space where segments live (in practice one page), and reading an
+//! untouched page costs no memory (it maps the shared zero page). `segment::map_aligned_segment`
+//! asks for addresses in the window when the kernel's choice falls outside it. (Covering the
+//! whole 47-bit space took 32 MiB of address space, which a program under `ulimit -v` pays for;
+//! a bitmap would take three more instructions on every `free`. A fixed window at the top of
+//! the address space failed where sanitizers or large reservations take that space.) Writers
+//! hold the pool lock; readers never lock.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::types::SEGMENT_SHIFT;
 
 /// User addresses are below 2^47 unless a program asks the kernel for more (5-level paging).
-pub const WINDOW_END: usize = 1 << 47;
+const ADDRESS_END: usize = 1 << 47;
 /// log2 of the window's size.
 const WINDOW_BITS: u32 = 42;
-/// The first address of the window.
-pub const WINDOW_START: usize = WINDOW_END - (1 << WINDOW_BITS);
 /// Segments the window holds: the registry's entries.
 pub const SEGMENTS: usize = 1 << (WINDOW_BITS - SEGMENT_SHIFT);
 
+/// The segment index (address >> SEGMENT_SHIFT) of the window's first segment. Until the window
+/// is placed, that of address 2^47, so that every user address gets an index far beyond the
+/// registry (one that read this value before the window was placed still misses it after).
+static WINDOW_FIRST: AtomicUsize = AtomicUsize::new(ADDRESS_END >> SEGMENT_SHIFT);
+
 /// The registry index of address `addr`: below `SEGMENTS` exactly when `addr` lies in the
-/// window (an address below it wraps around to a huge index).
+/// window (an address below it wraps around to a huge index). One shift and one subtraction
+/// from memory (in assembly: rustc reaches statics of a `cdylib` through the GOT).
 #[inline(always)]
 pub fn index_of(addr: usize) -> usize {
-    (addr >> SEGMENT_SHIFT).wrapping_sub(WINDOW_START >> SEGMENT_SHIFT)
+    let mut v = addr >> SEGMENT_SHIFT;
+    // SAFETY: a relaxed read of an atomic that lives as long as the library; `sym` resolves to
+    // it directly (it is not exported).
+    unsafe {
+        core::arch::asm!(
+            "sub {v}, qword ptr [rip + {first}]",
+            v = inout(reg) v,
+            first = sym WINDOW_FIRST,
+            options(nostack, readonly, pure),
+        );
+    }
+    v
+}
+
+/// Whether a segment at `addr` can be registered: it lies in the window, or the window is not
+/// placed yet (the first segment places it).
+pub fn accepts(addr: usize) -> bool {
+    !placed() || index_of(addr) < SEGMENTS
+}
+
+fn placed() -> bool {
+    WINDOW_FIRST.load(Ordering::Relaxed) != ADDRESS_END >> SEGMENT_SHIFT
+}
+
+/// The window's first and end addresses (once placed).
+pub fn window() -> (usize, usize) {
+    let first = WINDOW_FIRST.load(Ordering::Relaxed) << SEGMENT_SHIFT;
+    (first, first + (SEGMENTS << SEGMENT_SHIFT))
 }
 
 #[repr(C, align(4096))]
@@ -79,9 +109,19 @@ impl Registry {
         true
     }
 
-    /// Adds the segment at `addr` (4 MiB-aligned); false, changing nothing, when it lies outside
-    /// the window. Caller holds the pool lock.
+    /// Adds the segment at `addr` (4 MiB-aligned, below 2^47), placing the window around it
+    /// if it is the first; false, changing nothing, when it lies outside the window. Caller
+    /// holds the pool lock.
     pub fn insert(&self, addr: usize) -> bool {
+        if !placed() {
+            let s = addr >> SEGMENT_SHIFT;
+            let first = s
+                .saturating_sub(SEGMENTS / 8 * 7)
+                .min((ADDRESS_END >> SEGMENT_SHIFT) - SEGMENTS);
+            // Before the entry below: a reader that sees the entry computed its index with this
+            // value, or with the initial one, which misses the registry.
+            WINDOW_FIRST.store(first, Ordering::Release);
+        }
         match self.present.get(index_of(addr)) {
             Some(b) => {
                 b.store(1, Ordering::Release);

@@ -8,7 +8,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::os;
-use crate::registry::{REGISTRY, WINDOW_END, WINDOW_START};
+use crate::registry::{self, REGISTRY};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
@@ -39,7 +39,7 @@ pub fn segment_of(addr: usize) -> *mut Segment {
 fn map_aligned_segment() -> *mut u8 {
     static LAST: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
     let last = LAST.load(Ordering::Relaxed);
-    if last >= WINDOW_START + SEGMENT_SIZE {
+    if last > SEGMENT_SIZE && registry::accepts(last - SEGMENT_SIZE) {
         let p = os::map(SEGMENT_SIZE, last - SEGMENT_SIZE);
         if !p.is_null() {
             LAST.store(p as usize, Ordering::Relaxed);
@@ -52,7 +52,7 @@ fn map_aligned_segment() -> *mut u8 {
     }
     let start = raw as usize;
     let aligned = (start + SEGMENT_SIZE - 1) & !(SEGMENT_SIZE - 1);
-    let p = if aligned >= WINDOW_START && aligned + SEGMENT_SIZE <= WINDOW_END {
+    let p = if registry::accepts(aligned) {
         os::unmap(raw, aligned - start);
         os::unmap(
             (aligned + SEGMENT_SIZE) as *mut u8,
@@ -73,16 +73,15 @@ fn map_aligned_segment() -> *mut u8 {
 const WINDOW_TRIES: usize = 64;
 
 /// Maps a segment at an address asked for in the registry's window (the kernel placed the
-/// mapping elsewhere: a legacy address-space layout, or the top of the address space taken):
-/// going down from below the last segment, or from the middle of the window (leaving 2 TiB
-/// for a stack that may grow without limit: the legacy layout is what a program gets with
-/// `ulimit -s unlimited`), in steps that double from one segment, so that a few calls get past
-/// anything mapped there. Null when nothing is found.
+/// mapping elsewhere, after other mappings took the window's space): going down from below
+/// the last segment, or from the middle of the window, in steps that double from one segment,
+/// so that a few calls get past anything mapped there. Null when nothing is found.
 fn map_in_window(last: usize) -> *mut u8 {
-    let mut hint = if last >= WINDOW_START + SEGMENT_SIZE {
+    let (start, end) = registry::window();
+    let mut hint = if last > SEGMENT_SIZE && registry::accepts(last - SEGMENT_SIZE) {
         last - SEGMENT_SIZE
     } else {
-        WINDOW_START + (WINDOW_END - WINDOW_START) / 2
+        start + (end - start) / 2
     };
     let mut step = SEGMENT_SIZE;
     for _ in 0..WINDOW_TRIES {
@@ -90,13 +89,33 @@ fn map_in_window(last: usize) -> *mut u8 {
         if !p.is_null() {
             return p;
         }
-        if hint < WINDOW_START + step {
+        if hint < start + step {
             break;
         }
         hint -= step;
         step = (step * 2).min(1 << 36);
     }
     ptr::null_mut()
+}
+
+/// Registers the fresh segment mapped at `p` and puts it on the all-segments list; false,
+/// changing nothing, when it lies outside the registry's window.
+fn register(p: *mut u8) -> bool {
+    let seg = p as *mut Segment;
+    G.pool_lock.lock();
+    let ok = REGISTRY.insert(p as usize);
+    if ok {
+        // SAFETY: `seg` is a fresh zeroed mapping of SEGMENT_SIZE bytes; the header fits in
+        // slice 0. Pushing on the all-segments list is serialised by pool_lock.
+        unsafe {
+            (*seg)
+                .next_all
+                .store(G.all_segments.load(Ordering::Relaxed), Ordering::Relaxed);
+            G.all_segments.store(seg, Ordering::Release);
+        }
+    }
+    G.pool_lock.unlock();
+    ok
 }
 
 /// Takes an empty segment for `heap` and puts it in the heap's list of segments with free
@@ -125,24 +144,19 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         if p.is_null() {
             return ptr::null_mut();
         }
-        seg = p as *mut Segment;
-        G.pool_lock.lock();
-        let ok = REGISTRY.insert(p as usize);
-        if ok {
-            // SAFETY: `seg` is a fresh zeroed mapping of SEGMENT_SIZE bytes; the header fits in
-            // slice 0. Pushing on the all-segments list is serialised by pool_lock.
-            unsafe {
-                (*seg)
-                    .next_all
-                    .store(G.all_segments.load(Ordering::Relaxed), Ordering::Relaxed);
-                G.all_segments.store(seg, Ordering::Release);
+        if !register(p) {
+            // Another thread's first segment placed the registry's window meanwhile, away
+            // from this one: one in the window instead.
+            os::unmap(p, SEGMENT_SIZE);
+            p = map_in_window(0);
+            if p.is_null() || !register(p) {
+                if !p.is_null() {
+                    os::unmap(p, SEGMENT_SIZE);
+                }
+                return ptr::null_mut();
             }
         }
-        G.pool_lock.unlock();
-        if !ok {
-            os::unmap(p, SEGMENT_SIZE);
-            return ptr::null_mut();
-        }
+        seg = p as *mut Segment;
     }
     // SAFETY: `seg` is an empty segment that no heap owns; from here it is ours alone.
     unsafe {
