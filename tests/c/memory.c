@@ -305,15 +305,23 @@ static void *idle_worker(void *arg)
 	return NULL;
 }
 
-static void idle_heaps(void)
+/* Runs `n` threads of `worker` (argument: the thread's number) and joins them; each must
+ * return NULL. */
+static void run_threads(int n, void *(*worker)(void *))
 {
-	pthread_t th[IDLE_THREADS];
-	for (long t = 0; t < IDLE_THREADS; t++)
-		CHECK(pthread_create(&th[t], NULL, idle_worker, (void *)t) == 0, "pthread_create");
-	for (int t = 0; t < IDLE_THREADS; t++) {
+	pthread_t th[64];
+	CHECK(n <= 64, "%d threads", n);
+	for (long t = 0; t < n; t++)
+		CHECK(pthread_create(&th[t], NULL, worker, (void *)t) == 0, "pthread_create");
+	for (int t = 0; t < n; t++) {
 		void *r;
 		CHECK(pthread_join(th[t], &r) == 0 && r == NULL, "worker %d failed", t);
 	}
+}
+
+static void idle_heaps(void)
+{
+	run_threads(IDLE_THREADS, idle_worker);
 	size_t peak = rss_bytes();
 	for (int t = 0; t < IDLE_THREADS; t++)
 		for (int i = 0; i < IDLE_BLOCKS; i++)
@@ -351,15 +359,9 @@ static void *trim_worker(void *arg)
 
 static void trim_idle_heaps(void)
 {
-	pthread_t th[TRIM_THREADS];
 	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
 	size_t before = rss_bytes();
-	for (long t = 0; t < TRIM_THREADS; t++)
-		CHECK(pthread_create(&th[t], NULL, trim_worker, (void *)t) == 0, "pthread_create");
-	for (int t = 0; t < TRIM_THREADS; t++) {
-		void *r;
-		CHECK(pthread_join(th[t], &r) == 0 && r == NULL, "worker %d failed", t);
-	}
+	run_threads(TRIM_THREADS, trim_worker);
 	size_t joined = rss_bytes();
 	int r = malloc_trim(0);
 	size_t after = rss_bytes();
