@@ -30,6 +30,15 @@ if wanted threads.double_free_race_owner.debug && [ -x "$BUILD/c/threads" ]; the
 		"$BUILD/c/threads" double_free_race_owner
 fi
 
+# With an unlimited stack the kernel uses the legacy address-space layout (mappings from a
+# third of the address space up): segments and the registry's window must follow.
+for t in api.realloc_content api.aligned_many threads.random_ops badptr.free_deadbeef; do
+	if wanted "$t.legacy_layout" && [ -x "$BUILD/c/${t%%.*}" ]; then
+		run_case "$t.legacy_layout" 1 bash -c 'ulimit -s unlimited && exec "$0" "$@"' \
+			"$BUILD/c/${t%%.*}" "${t#*.}"
+	fi
+done
+
 # memory.c: bounds on what stays mapped and resident; linked with the library
 # (ft_malloc_stats) and preloaded as well.
 if build "$BUILD/c/memory" -I"$REPO_ROOT/include" "$DIR/memory.c" -L"$(dirname "$FT_MALLOC_SO")" \
