@@ -531,9 +531,7 @@ fn allocate(op: Op, old: usize, size: usize, align: usize, zero: bool) -> *mut u
     };
     if !p.is_null() {
         let a = p as usize;
-        CALLS.bytes_requested.fetch_add(size, Ordering::Relaxed);
-        let live = CALLS.live_requested.fetch_add(size, Ordering::Relaxed) + size;
-        CALLS.peak_requested.fetch_max(live, Ordering::Relaxed);
+        count_requested(size);
         if let Some(usable) = guarded_small(a) {
             // Poisoned while free (from byte 8: the free-list link lives below).
             if !all_equal(a, 8.min(usable), usable, SCRIBBLE_FREED) {
@@ -620,6 +618,13 @@ unsafe fn release(func: &[u8], p: *mut u8) {
     }
 }
 
+/// Adds a new (or resized) block's requested bytes to the totals and the live peak.
+fn count_requested(size: usize) {
+    CALLS.bytes_requested.fetch_add(size, Ordering::Relaxed);
+    let live = CALLS.live_requested.fetch_add(size, Ordering::Relaxed) + size;
+    CALLS.peak_requested.fetch_max(live, Ordering::Relaxed);
+}
+
 /// Takes a freed block's requested bytes off the live total.
 fn forget_requested(size: usize) {
     CALLS.live_requested.fetch_sub(
@@ -676,9 +681,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     // a buffer a few bytes at a time quadratic (gawk building a 1.4 MB string: 3 s instead of
     // 0.1 s). Guarded blocks always move: their end must touch their guard.
     if !guard_on() && alloc::resize_in_place(p, size) {
-        CALLS.bytes_requested.fetch_add(size, Ordering::Relaxed);
-        let live = CALLS.live_requested.fetch_add(size, Ordering::Relaxed) + size;
-        CALLS.peak_requested.fetch_max(live, Ordering::Relaxed);
+        count_requested(size);
         forget_requested(old);
         if SCRIBBLE.load(Ordering::Relaxed) {
             // Bytes the block did not offer before read as new.

@@ -278,8 +278,7 @@ unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
     let Some(h) = h else { return false };
     // SAFETY: `h` is out of the pool and ready (pooled heaps were used by a thread).
     unsafe {
-        give_back_free(h);
-        segment::release_empty_segments(h, 0);
+        give_back_free(h, 0);
         (*h).tidied = true;
     }
     G.heap_lock.lock();
@@ -649,7 +648,7 @@ pub fn trim() -> bool {
     if heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get() {
         // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
         unsafe {
-            given += give_back_free(heap);
+            given += give_back_free(heap, 1);
         }
     }
     // SAFETY: the calling thread does not hold the heap lock (it is held only inside this
@@ -663,18 +662,18 @@ pub fn trim() -> bool {
 }
 
 /// Gives back at once what `heap` holds without need: takes in the blocks other threads freed
-/// into it, releases its empty zones, purges its free slices and pools its empty segments (but
-/// one). Returns the bytes purged. (`malloc_trim` for the calling thread's heap, and
-/// `tidy_pooled` for an idle pooled one.)
+/// into it, releases its empty zones, purges its free slices and pools its empty segments but
+/// `keep` (1 for the calling thread's heap in `malloc_trim`, 0 for an idle pooled one in
+/// `tidy_one`). Returns the bytes purged.
 ///
 /// # Safety
 /// `heap` is owned by the caller (its thread's, or taken out of the pool).
-unsafe fn give_back_free(heap: *mut Heap) -> usize {
+unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
     // SAFETY: guaranteed by the caller.
     unsafe {
         collect_remote(heap);
         release_empty_heads(heap);
-        segment::purge_all_free(heap)
+        segment::purge_all_free(heap, keep)
     }
 }
 

@@ -472,12 +472,12 @@ unsafe fn purge_slices(seg: *mut Segment, mask: u64) -> usize {
 }
 
 /// Gives back at once (`malloc_trim`) the pages of every free slice of `heap`'s segments,
-/// without waiting for the purge delay, and puts its empty segments in the pool (but one).
-/// Returns the bytes given back.
+/// without waiting for the purge delay, and puts its empty segments in the pool but `keep`
+/// (see `release_empty_segments`). Returns the bytes given back.
 ///
 /// # Safety
 /// `heap` is owned by the caller.
-pub unsafe fn purge_all_free(heap: *mut Heap) -> usize {
+pub unsafe fn purge_all_free(heap: *mut Heap, keep: usize) -> usize {
     let mut given = 0;
     // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (the only
     // ones with free slices).
@@ -491,7 +491,7 @@ pub unsafe fn purge_all_free(heap: *mut Heap) -> usize {
             seg = (*seg).next;
         }
         (*heap).purge_at = 0;
-        release_empty_segments(heap, 1);
+        release_empty_segments(heap, keep);
     }
     given
 }
