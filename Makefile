@@ -12,7 +12,7 @@ LIBDIR  := target/lib
 BUILT   := $(LIBDIR)/release/libft_malloc.so
 SOURCES := $(wildcard src/*.rs) Cargo.toml
 
-.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report test-outside stress fuzz run lint demo bench bench-quick
+.PHONY: all clean fclean re test test-rust test-c test-42 test-programs test-report test-outside stress fuzz run lint demo bench bench-quick bench-scaling
 
 all: $(NAME) $(LINK)
 
@@ -99,9 +99,17 @@ bench: all
 	bash bench/rust/run.sh
 	{ echo; echo "## Rust global allocators (bench/rust)"; echo; \
 	  sed -n '3,$$p' bench/rust/results.md | sed 's/^## /### /'; } >> bench/results.md
+	if [ -f bench/results-scaling.md ]; then \
+	  { echo; cat bench/results-scaling.md; } >> bench/results.md; fi
 
 bench-quick: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/run.sh --quick
+
+# Thread scaling (larson-like and producer/consumer at 1..16 threads, five allocators):
+# bench/results-scaling.md, which `make bench` copies into bench/results.md. Meant for a
+# machine with 16 cores or more.
+bench-scaling: all
+	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/scaling.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -7,8 +7,12 @@
 #include "common.h"
 #include <pthread.h>
 
+/* A cache line of its own per chain: its thread updates r and sum on every operation (and
+ * reloads slot and len after each malloc and free), so chains packed 48 bytes apart would share
+ * lines between threads. That false sharing is the harness's, not the allocator's: at 16
+ * threads it cost every allocator a cache miss per operation and hid their differences. */
 typedef struct {
-    void **slot; uint32_t *len;
+    _Alignas(64) void **slot; uint32_t *len;
     long rounds_left; long ops; rng_t r; uint64_t sum;
 } chain_t;
 
@@ -46,7 +50,9 @@ int main(int argc, char **argv) {
     int threads = (int)arg_long(argc, argv, 2, 4);
     slots = arg_long(argc, argv, 3, 2000);
     long ops = arg_long(argc, argv, 4, 20000);
-    chain_t *c = calloc((size_t)threads, sizeof *c);
+    chain_t *c = NULL;
+    if (posix_memalign((void **)&c, 64, (size_t)threads * sizeof *c) != 0) die("posix_memalign");
+    memset(c, 0, (size_t)threads * sizeof *c);
     for (int t = 0; t < threads; t++) {
         c[t].slot = calloc((size_t)slots, sizeof(void *));
         c[t].len = calloc((size_t)slots, sizeof(uint32_t));

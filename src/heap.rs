@@ -124,12 +124,15 @@ fn broken_link(b: *mut Block, next: *mut Block) -> *mut Block {
     segment_of(b as usize) as *mut Block
 }
 
-/// Takes a heap for a new thread: the first heap (in the globals), a pooled one, or a new one.
-fn heap_take() -> *mut Heap {
+/// Takes a heap for a new thread: `prefer` if it is in the pool (a pooled heap the thread
+/// frees into, see `adopt`), else the first heap (in the globals), a pooled one, or a new one.
+fn heap_take(prefer: *mut Heap) -> *mut Heap {
     G.heap_lock.lock();
     // SAFETY: heap_lock held: the pool, the chunk and the first-heap flag are ours.
     let h = unsafe {
-        if !*G.first_heap_taken.get() {
+        if !prefer.is_null() && pool_unlink(prefer) {
+            prefer
+        } else if !*G.first_heap_taken.get() {
             *G.first_heap_taken.get() = true;
             G.first_heap.get()
         } else if !(*G.heap_pool.get()).is_null() {
@@ -156,6 +159,11 @@ fn heap_take() -> *mut Heap {
         if !(*h).ready {
             heap_prepare(h);
         }
+        (*h).adopt_until = if h == prefer {
+            0
+        } else {
+            os::now_ms() + ADOPT_WINDOW_MS
+        };
     }
     h
 }
@@ -185,6 +193,7 @@ unsafe fn pool_pick() -> *mut Heap {
             let head = G.heap_pool.get();
             let h = *head;
             *head = (*h).pool_next;
+            (*h).pooled.store(false, Ordering::Relaxed);
             h
         })
     }
@@ -210,7 +219,38 @@ unsafe fn pool_unlink_last(pick: impl Fn(*mut Heap) -> bool) -> Option<*mut Heap
         }
         let h = *found;
         *found = (*h).pool_next;
+        (*h).pooled.store(false, Ordering::Relaxed);
         Some(h)
+    }
+}
+
+/// Takes `h` out of the pool; false when it is not there.
+///
+/// # Safety
+/// `G.heap_lock` is held.
+unsafe fn pool_unlink(h: *mut Heap) -> bool {
+    // SAFETY: guaranteed by the caller: the pool's links are ours to change; heaps are never
+    // unmapped, so reading the flag of any heap is sound.
+    unsafe {
+        if !(*h).pooled.load(Ordering::Relaxed) {
+            return false;
+        }
+        pool_unlink_last(|x| x == h).is_some()
+    }
+}
+
+/// Puts `h`, which no thread uses, at the front of the pool (the heaps pooled most recently).
+///
+/// # Safety
+/// `G.heap_lock` is held; `h` is not in the pool.
+unsafe fn pool_push_front(h: *mut Heap, now: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        (*h).pooled_at = now;
+        (*h).tidied = false;
+        (*h).pool_next = *G.heap_pool.get();
+        *G.heap_pool.get() = h;
+        (*h).pooled.store(true, Ordering::Relaxed);
     }
 }
 
@@ -224,12 +264,7 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
     let now = os::now_ms();
     G.heap_lock.lock();
     // SAFETY: heap_lock held; `h` is unused (caller's contract).
-    unsafe {
-        (*h).pooled_at = now;
-        (*h).tidied = false;
-        (*h).pool_next = *G.heap_pool.get();
-        *G.heap_pool.get() = h;
-    }
+    unsafe { pool_push_front(h, now) };
     G.heap_lock.unlock();
 }
 
@@ -290,6 +325,7 @@ unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
         }
         (*h).pool_next = ptr::null_mut();
         *link = h;
+        (*h).pooled.store(true, Ordering::Relaxed);
     }
     G.heap_lock.unlock();
     true
@@ -317,13 +353,19 @@ unsafe fn heap_trim(heap: *mut Heap) {
 /// Gives the calling thread a heap (first allocation of a thread).
 #[cold]
 fn thread_heap_init() -> *mut Heap {
+    thread_heap_init_from(ptr::null_mut())
+}
+
+/// `thread_heap_init`, taking `prefer` if it is in the pool (see `heap_take`).
+#[cold]
+fn thread_heap_init_from(prefer: *mut Heap) -> *mut Heap {
     crate::init::global_init();
     // global_init may have allocated (pthread_atfork), and so set up our heap already.
     let h = tls::heap();
     if h != UNINIT_HEAP.get() {
         return h;
     }
-    let h = heap_take();
+    let h = heap_take(prefer);
     if h.is_null() {
         return h;
     }
@@ -1001,10 +1043,66 @@ pub unsafe fn give_back_claimed(z: *mut Zone, p: *mut u8) {
         let owner = (*seg).heap.load(Ordering::Acquire);
         if owner == heap {
             release_block(heap, z, p as *mut Block);
+        } else if (*owner).pooled.load(Ordering::Relaxed) && adopt(heap, owner) {
+            release_block(owner, z, p as *mut Block);
         } else {
             push_remote(owner, p as *mut Block);
         }
     }
+}
+
+/// How long after taking its heap a thread may still trade it for a pooled heap it frees into
+/// (`adopt`).
+const ADOPT_WINDOW_MS: u64 = 10;
+
+/// A thread that frees a block of a pooled heap (its thread exited) trades its own heap for
+/// that one, if it has no heap yet or took its heap less than `ADOPT_WINDOW_MS` ago and has
+/// not traded it already: then the block, and the other blocks of that heap that the thread
+/// goes on freeing, go back to zones of its own, where its next allocations find them, still
+/// in its cache, instead of onto the remote lists of a heap that another thread will take.
+/// This is the pattern of a thread that starts its successor and exits (a server's worker
+/// chain, larson): the successor inherits the blocks and frees them. Without it, every
+/// inherited block is a remote free, and the successor allocates from memory that other
+/// threads freed last, a cache miss per block (measured on 16 cores: 82% of larson's time in
+/// its own loop, against 73% under mimalloc, which reclaims the abandoned segments of exited
+/// threads). The traded heap goes to the pool like the heap of an exiting thread. Returns
+/// whether this thread now owns `owner`.
+///
+/// # Safety
+/// `heap` is the calling thread's TLS heap (or a sentinel); `owner` a heap (never unmapped).
+#[cold]
+#[inline(never)]
+unsafe fn adopt(heap: *mut Heap, owner: *mut Heap) -> bool {
+    if heap == UNINIT_HEAP.get() {
+        if G.init.load(Ordering::Acquire) != crate::state::INIT_DONE {
+            return false;
+        }
+        return thread_heap_init_from(owner) == owner;
+    }
+    // SAFETY: `heap` is ours or a sentinel (whose `adopt_until` is 0, never written); `owner`
+    // is taken out of the pool under the lock before it is used, and `heap`, ours, goes in.
+    unsafe {
+        if (*heap).adopt_until == 0 {
+            return false;
+        }
+        let now = os::now_ms();
+        if now > (*heap).adopt_until {
+            (*heap).adopt_until = 0;
+            return false;
+        }
+        G.heap_lock.lock();
+        if !pool_unlink(owner) {
+            G.heap_lock.unlock();
+            return false;
+        }
+        (*heap).adopt_until = 0;
+        pool_push_front(heap, now);
+        G.heap_lock.unlock();
+        (*owner).adopt_until = 0;
+    }
+    tls::set_heap(owner);
+    crate::init::register_thread_heap(owner);
+    true
 }
 
 /// Pushes a block freed by another thread on one of its owner heap's remote lists, chosen by

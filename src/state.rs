@@ -3,11 +3,13 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 
 use crate::large::LargeState;
 use crate::sync::SpinLock;
-use crate::types::{Block, Heap, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS};
+use crate::types::{
+    Block, Heap, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS, REMOTE_PAD,
+};
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
 /// "owner thread only").
@@ -30,10 +32,12 @@ impl<T> Guarded<T> {
 /// A heap with no zones, for a `static`.
 pub const fn empty_heap() -> Heap {
     Heap {
+        remote_free: [const { AtomicPtr::new(ptr::null_mut()) }; REMOTE_LISTS],
+        pooled: AtomicBool::new(false),
+        _remote_pad: [0; REMOTE_PAD],
         direct: [ptr::null_mut(); DIRECT_ENTRIES],
         classes: [ptr::null_mut(); CLASS_COUNT],
         class_tails: [ptr::null_mut(); CLASS_COUNT],
-        remote_free: [const { AtomicPtr::new(ptr::null_mut()) }; REMOTE_LISTS],
         avail: ptr::null_mut(),
         segments: 0,
         pool_next: ptr::null_mut(),
@@ -44,6 +48,7 @@ pub const fn empty_heap() -> Heap {
         refills: 0,
         pooled_at: 0,
         tidied: false,
+        adopt_until: 0,
     }
 }
 

@@ -25,8 +25,10 @@
 //! - A block is handed out only if it is on its zone's `free` list or below `extended`'s bump
 //!   limit; `used` counts blocks handed out and not yet returned to that zone.
 //! - A `Heap` is used by one thread at a time (its owner) or sits in the heap pool; other threads
-//!   only push freed blocks on its atomic `remote_free` lists. Heaps are never unmapped, so a
-//!   pointer to one stays valid for ever.
+//!   only push freed blocks on its atomic `remote_free` lists, and read its `pooled` flag. A
+//!   thread takes a heap out of the pool under `G.heap_lock` (a new thread's first allocation,
+//!   or a young thread adopting the heap of an exited thread whose blocks it frees). Heaps are
+//!   never unmapped, so a pointer to one stays valid for ever.
 //! - Segments are never unmapped while they hold a zone; empty segments go to the pool with their
 //!   pages given back (`madvise`), and are unmapped only to free address space when a mapping
 //!   fails.
@@ -180,6 +182,17 @@ pub const REMOTE_LISTS: usize = 4;
 /// A thread's allocation state. Used by one thread at a time.
 #[repr(C, align(64))]
 pub struct Heap {
+    /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner:
+    /// `REMOTE_LISTS` lists, a block going to the one its address hashes to, so that the owner
+    /// walks them side by side and their cache misses overlap (see `heap::collect_remote`).
+    pub remote_free: [AtomicPtr<Block>; REMOTE_LISTS],
+    /// Whether the heap is in the pool. Written under `G.heap_lock`; read without it by a
+    /// thread freeing one of the heap's blocks (`heap::give_back_claimed`), as a hint that it
+    /// may adopt the heap, checked again under the lock.
+    pub pooled: AtomicBool,
+    /// Keeps the line of the two fields above, which other threads read and write, apart from
+    /// the owner's fields.
+    pub _remote_pad: [u8; REMOTE_PAD],
     /// The head of the class list (as in `classes`) of every request size up to
     /// `DIRECT_MAX`, at `(size + 7) / 8`: `malloc`'s fast path reads it with no class lookup.
     /// Written with `classes` (`heap::set_class_head`).
@@ -189,10 +202,6 @@ pub struct Heap {
     pub classes: [*mut Zone; CLASS_COUNT],
     /// Per size class: the last zone of the class list (null when the list is empty).
     pub class_tails: [*mut Zone; CLASS_COUNT],
-    /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner:
-    /// `REMOTE_LISTS` lists, a block going to the one its address hashes to, so that the owner
-    /// walks them side by side and their cache misses overlap (see `heap::collect_remote`).
-    pub remote_free: [AtomicPtr<Block>; REMOTE_LISTS],
     /// Segments of this heap with at least one free slice.
     pub avail: *mut Segment,
     /// Number of segments this heap owns.
@@ -214,7 +223,14 @@ pub struct Heap {
     /// (`os::now_ms`), and whether `heap::tidy_pooled` has given back its free memory since.
     pub pooled_at: u64,
     pub tidied: bool,
+    /// Owner-only: until when (`os::now_ms`) the owner thread may trade this heap, just taken,
+    /// for a pooled heap whose blocks it frees (`heap::adopt`); 0 once it did, or may no more.
+    pub adopt_until: u64,
 }
+
+/// Bytes that end the first line of a `Heap` after its fields shared with other threads.
+pub const REMOTE_PAD: usize = 64 - REMOTE_LISTS * size_of::<usize>() - 1;
+const _: () = assert!(core::mem::offset_of!(Heap, direct) == 64);
 
 /// Byte offset of `Segment::zones` from the segment start.
 pub const ZONES_OFFSET: usize = core::mem::offset_of!(Segment, zones);

@@ -26,6 +26,12 @@
  *                     is not atomic by default, see heap::free_in_segment),
  *                     so without FT_MALLOC_CHECK/GUARD/SCRIBBLE it says so
  *                     and returns; run.sh runs it with GUARD and SCRIBBLE
+ *  heap_adoption      a thread that frees the blocks of an exited thread takes
+ *                     over its heap (heap::adopt): its next malloc of that
+ *                     size gets the block it just freed. Case 1, the freeing
+ *                     thread's first call is that free; case 2, it took a heap
+ *                     (its first malloc) just before. Then it frees and checks
+ *                     the other inherited blocks and its own
  */
 #include "t.h"
 #include <fcntl.h>
@@ -497,5 +503,120 @@ static void double_free_race_owner(void)
 	race_rounds(1);
 }
 
+/* heap_adoption: blocks left by exited threads, freed by a new thread. */
+#define ADOPT_BLOCKS 64
+#define ADOPT_SIZE 48
+
+struct adopt_arg {
+	unsigned char *blocks[ADOPT_BLOCKS];
+	int malloc_first; /* case 2: take a heap before the first free */
+	int reused;       /* the malloc after the first free returned that block */
+};
+
+static void *adopt_leave(void *arg)
+{
+	struct adopt_arg *a = arg;
+
+	for (int i = 0; i < ADOPT_BLOCKS; i++) {
+		a->blocks[i] = malloc(ADOPT_SIZE);
+		CHECK(a->blocks[i] != NULL, "malloc(%d) failed", ADOPT_SIZE);
+		memset(a->blocks[i], 0x40 + i, ADOPT_SIZE);
+	}
+	return NULL;
+}
+
+/* adopt_leave, in step with the main thread and another such thread (case 2): both
+ * allocate while alive at once; the older returns, and the newer once the main thread
+ * has joined the older. */
+static pthread_barrier_t adopt_all, adopt_newer;
+static struct adopt_arg older, newer;
+
+static void *adopt_leave_together(void *arg)
+{
+	adopt_leave(arg);
+	pthread_barrier_wait(&adopt_all);
+	if (arg == &newer)
+		pthread_barrier_wait(&adopt_newer);
+	return NULL;
+}
+
+static void *adopt_take(void *arg)
+{
+	struct adopt_arg *a = arg;
+	void *mine = NULL;
+
+	if (a->malloc_first) {
+		mine = malloc(200); /* another class: this thread's heap, taken now */
+		CHECK(mine != NULL, "malloc(200) failed");
+		memset(mine, 0x11, 200);
+	}
+	unsigned char *first = a->blocks[ADOPT_BLOCKS - 1];
+	free(first);
+	unsigned char *again = malloc(ADOPT_SIZE);
+	CHECK(again != NULL, "malloc(%d) failed", ADOPT_SIZE);
+	a->reused = again == first;
+	memset(again, 0x22, ADOPT_SIZE);
+	for (int i = 0; i < ADOPT_BLOCKS - 1; i++) {
+		for (int k = 0; k < ADOPT_SIZE; k++)
+			CHECK(a->blocks[i][k] == (unsigned char)(0x40 + i), "inherited block %d changed", i);
+		free(a->blocks[i]);
+	}
+	for (int k = 0; k < ADOPT_SIZE; k++)
+		CHECK(again[k] == 0x22, "block changed");
+	free(again);
+	if (mine) {
+		for (int k = 0; k < 200; k++)
+			CHECK(((unsigned char *)mine)[k] == 0x11, "own block changed");
+		free(mine);
+	}
+	return NULL;
+}
+
+static void run_one(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, fn, arg) == 0, "pthread_create failed");
+	CHECK(pthread_join(t, NULL) == 0, "pthread_join failed");
+}
+
+static void heap_adoption(void)
+{
+	if (getenv("FT_MALLOC_CHECK") || getenv("FT_MALLOC_GUARD") || getenv("FT_MALLOC_SCRIBBLE")) {
+		t_info(1, "# heap_adoption: block reuse differs in the debug modes; skipped\n");
+		return;
+	}
+	/* Case 1: a thread whose first call frees a block of an exited thread's heap
+	 * (pooled by the time pthread_join returns: the heap goes back in the thread's
+	 * TLS destructor). */
+	static struct adopt_arg a1;
+	run_one(adopt_leave, &a1);
+	run_one(adopt_take, &a1);
+	CHECK(a1.reused, "case 1: the thread did not take over the exited thread's heap");
+
+	/* Case 2: two threads, alive at once (so with heaps of their own), allocate,
+	 * then exit, the older one first; a new thread's malloc takes a heap from the
+	 * pool (the one pooled longest, not the newest), then it frees a block of the
+	 * newest. */
+	pthread_t to, tn;
+	CHECK(pthread_barrier_init(&adopt_all, NULL, 3) == 0, "pthread_barrier_init failed");
+	CHECK(pthread_barrier_init(&adopt_newer, NULL, 2) == 0, "pthread_barrier_init failed");
+	CHECK(pthread_create(&to, NULL, adopt_leave_together, &older) == 0, "pthread_create failed");
+	CHECK(pthread_create(&tn, NULL, adopt_leave_together, &newer) == 0, "pthread_create failed");
+	pthread_barrier_wait(&adopt_all); /* both allocated; the older one returns */
+	CHECK(pthread_join(to, NULL) == 0, "pthread_join failed");
+	pthread_barrier_wait(&adopt_newer); /* the newer one returns */
+	CHECK(pthread_join(tn, NULL) == 0, "pthread_join failed");
+	pthread_barrier_destroy(&adopt_all);
+	pthread_barrier_destroy(&adopt_newer);
+	newer.malloc_first = 1;
+	run_one(adopt_take, &newer);
+	CHECK(newer.reused, "case 2: the thread did not trade its new heap for the exited thread's");
+	for (int i = 0; i < ADOPT_BLOCKS; i++) {
+		for (int k = 0; k < ADOPT_SIZE; k++)
+			CHECK(older.blocks[i][k] == (unsigned char)(0x40 + i), "older block %d changed", i);
+		free(older.blocks[i]);
+	}
+}
+
 T_MAIN(T(random_ops), T(random_ops_large), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
-       T(show_concurrent), T(double_free_race), T(double_free_race_owner))
+       T(show_concurrent), T(double_free_race), T(double_free_race_owner), T(heap_adoption))
