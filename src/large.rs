@@ -20,6 +20,9 @@
 //! - a request that no range fits joins a fresh mapping to a cached range whose pages are in
 //!   memory, below or above it (`take_extended`, which backs off after failures), so that most
 //!   of its pages need no fault;
+//! - a request that maps afresh gives back the cached ranges in memory that fall short of it by
+//!   less than a sixteenth (`take_near_misses`): leftovers of a block of about that size, which
+//!   requests of that size keep missing;
 //!
 //! So a malloc/free loop of LARGE blocks does not map and unmap on every turn, and their pages
 //! are not faulted in again. Everything is under `LargeState::lock`, never held across a system
@@ -422,6 +425,24 @@ impl LargeInner {
         }
     }
 
+    /// A miss of `need` bytes is about to fault in a fresh mapping: takes out of the cache, for
+    /// the caller to unmap, the cached ranges whose pages may be in memory and that fall short
+    /// of `need` by less than a sixteenth (near misses: what is left of a block of about this
+    /// size, which requests of this size will keep missing).
+    fn take_near_misses(&mut self, need: usize) -> [(usize, usize); EVICT_MAX] {
+        let mut taken = [(0, 0); EVICT_MAX];
+        for slot in taken.iter_mut() {
+            let Some(k) = (0..self.cached)
+                .find(|&k| self.cache[k].2 & TOUCHED != 0 && self.cache[k].1 >= need - need / 16)
+            else {
+                break;
+            };
+            let (a, len, _) = self.cache_remove(k);
+            *slot = (a, len);
+        }
+        taken
+    }
+
     /// Takes `need` bytes at exactly `addr` from a cached range starting there (growing a
     /// block in place into the free range that follows it).
     fn cache_take_at(&mut self, addr: usize, need: usize) -> bool {
@@ -811,6 +832,11 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
             }
             addr = p as usize;
             crate::heap::purge_for_large(need);
+            for (a, len) in with_inner(|s| s.take_near_misses(need)) {
+                if len != 0 {
+                    os::unmap(a as *mut u8, len);
+                }
+            }
         }
         mapping = (addr, need);
     } else {

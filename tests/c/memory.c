@@ -36,6 +36,11 @@
  *                  them and exit; malloc_trim(0) then gives back the heaps left
  *                  idle in the pool: the resident set keeps less than a quarter
  *                  of what the threads added
+ *  near_miss       a 50 MiB buffer (+32 B) filled and freed, then two of 25 MiB
+ *                  (+32 B) filled (sort -S 50M): the first takes half of the
+ *                  cached buffer, the second is a page longer than the other
+ *                  half, which is given back when the second is mapped: the
+ *                  resident set grows by at most 56 MiB (77 MiB before)
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -373,5 +378,25 @@ static void trim_idle_heaps(void)
 	      after >> 10, before >> 10, joined >> 10);
 }
 
+static void near_miss(void)
+{
+	const size_t big = (size_t)50 << 20, half = (size_t)25 << 20;
+	size_t before = rss_bytes();
+	char *a = malloc(big + 32);
+	CHECK(a != NULL, "malloc(50 MiB) failed");
+	memset(a, 1, big + 32);
+	free(a);
+	char *b = malloc(half + 32), *c = malloc(half + 32);
+	CHECK(b != NULL && c != NULL, "malloc(25 MiB) failed");
+	memset(b, 2, half + 32);
+	memset(c, 3, half + 32);
+	size_t grown = rss_bytes() - before;
+	t_info(1, "# near_miss: resident set grew by %zu MiB\n", grown >> 20);
+	CHECK(grown <= (size_t)56 << 20, "resident set grew by %zu MiB (at most 56 expected)", grown >> 20);
+	CHECK(b[0] == 2 && b[half + 31] == 2 && c[0] == 3 && c[half + 31] == 3, "contents");
+	free(b);
+	free(c);
+}
+
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
-       T(trim_idle_heaps))
+       T(trim_idle_heaps), T(near_miss))
