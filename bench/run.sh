@@ -58,28 +58,8 @@ done
 [ -n "$PY" ] || { echo "error: python3 is required (it writes the report)" >&2; exit 1; }
 
 # ---------------------------------------------------------------- allocators
-MULTIARCH=$($CC -print-multiarch 2>/dev/null)
-find_lib() {  # first existing file among candidate names in the usual dirs
-    local n d
-    for n in "$@"; do
-        for d in ${MULTIARCH:+/usr/lib/$MULTIARCH /lib/$MULTIARCH} /usr/lib64 /usr/lib /usr/local/lib; do
-            [ -e "$d/$n" ] && { echo "$d/$n"; return 0; }
-        done
-    done
-    return 1
-}
-ALLOCS=(glibc)
-declare -A PRE=([glibc]="")
-for spec in "jemalloc:libjemalloc.so.2 libjemalloc.so" \
-            "mimalloc:libmimalloc.so.2 libmimalloc.so.2.0 libmimalloc.so" \
-            "tcmalloc:libtcmalloc_minimal.so.4 libtcmalloc.so.4 libtcmalloc_minimal.so"; do
-    name=${spec%%:*}
-    if lib=$(find_lib ${spec#*:}); then
-        ALLOCS+=("$name"); PRE[$name]=$lib
-    else
-        note "$name not found (looked for ${spec#*:}); skipped"
-    fi
-done
+. "$BENCH/allocators.sh"
+find_allocators
 FT_SRC=${FT_MALLOC_SO:-$ROOT/libft_malloc.so}
 if [ ! -e "$FT_SRC" ]; then
     echo "error: $FT_SRC not found; run 'make' first (or set FT_MALLOC_SO)" >&2

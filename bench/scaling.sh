@@ -39,27 +39,9 @@ mkdir -p "$WORK" || exit 1
 RES=$WORK/results.tsv
 : >"$RES"
 
-find_lib() {
-    local n d
-    for n in "$@"; do
-        for d in ${ALLOC_DIR:+"$ALLOC_DIR"} /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu \
-            /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib; do
-            [ -e "$d/$n" ] && { echo "$d/$n"; return 0; }
-        done
-    done
-    return 1
-}
-ALLOCS=(glibc)
-declare -A PRE=([glibc]="")
-for spec in "jemalloc:libjemalloc.so.2" "mimalloc:libmimalloc.so.2 libmimalloc.so" \
-    "tcmalloc:libtcmalloc_minimal.so.4"; do
-    name=${spec%%:*}
-    if lib=$(find_lib ${spec#*:}) && env LD_PRELOAD="$lib" /bin/true 2>/dev/null; then
-        ALLOCS+=("$name"); PRE[$name]=$lib
-    else
-        echo "note: $name not found or not loadable; skipped" >&2
-    fi
-done
+note() { echo "note: $*" >&2; }
+. "$ROOT/bench/allocators.sh"
+find_allocators
 FT=${FT_MALLOC_SO:-$ROOT/libft_malloc.so}
 [ -e "$FT" ] || { echo "error: $FT not found; run make first" >&2; exit 1; }
 cp -L "$FT" "$WORK/libft_malloc.so" || exit 1
