@@ -686,9 +686,7 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
 /// Caches free range `m` (`touched`: its pages may be in memory; `(0, 0)`: only expire old
 /// entries), unmapping what the cache evicts.
 fn cache_range(m: (usize, usize), touched: bool) {
-    for (a, len) in with_inner(|s| s.cache_put(m, os::now_ms(), touched, false)) {
-        os::unmap(a as *mut u8, len);
-    }
+    unmap_all(with_inner(|s| s.cache_put(m, os::now_ms(), touched, false)));
 }
 
 /// Unmaps the cached ranges older than `CACHE_EXPIRY_MS`. Besides LARGE misses, the heaps'
@@ -832,11 +830,7 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
             }
             addr = p as usize;
             crate::heap::purge_for_large(need);
-            for (a, len) in with_inner(|s| s.take_near_misses(need)) {
-                if len != 0 {
-                    os::unmap(a as *mut u8, len);
-                }
-            }
+            unmap_all(with_inner(|s| s.take_near_misses(need)));
         }
         mapping = (addr, need);
     } else {
@@ -985,8 +979,9 @@ pub fn free(addr: usize) -> bool {
     true
 }
 
-/// Unmaps what `LargeInner::release` returned (empty entries are skipped).
-fn unmap_all(unmaps: [(usize, usize); EVICT_MAX + 1]) {
+/// Unmaps ranges taken out of the cache under the lock (`LargeInner::release`, `cache_put`,
+/// `take_near_misses`); empty entries, `(0, 0)`, are skipped by `os::unmap`.
+fn unmap_all<const N: usize>(unmaps: [(usize, usize); N]) {
     for (a, len) in unmaps {
         os::unmap(a as *mut u8, len);
     }

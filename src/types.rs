@@ -187,7 +187,7 @@ pub struct Heap {
     /// walks them side by side and their cache misses overlap (see `heap::collect_remote`).
     pub remote_free: [AtomicPtr<Block>; REMOTE_LISTS],
     /// Whether the heap is in the pool. Written under `G.heap_lock`; read without it by a
-    /// thread freeing one of the heap's blocks (`heap::give_back_claimed`), as a hint that it
+    /// thread freeing one of the heap's blocks (`heap::give_back_remote`), as a hint that it
     /// may adopt the heap, checked again under the lock.
     pub pooled: AtomicBool,
     /// Keeps the line of the two fields above, which other threads read and write, apart from
