@@ -341,6 +341,7 @@ unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
 unsafe fn heap_trim(heap: *mut Heap) {
     // SAFETY: guaranteed by the caller.
     unsafe {
+        crate::large::front_flush_of(heap);
         if (*heap).ready {
             collect_remote(heap);
             // Empty segments wait for a purge delay that nobody would run while the heap sits
@@ -651,6 +652,13 @@ unsafe fn release_empty_heads(heap: *mut Heap) {
     }
 }
 
+/// The calling thread's heap, when it has one of its own (None while its heap pointer is a
+/// shared sentinel: before its first allocation, and after its exit destructor ran).
+pub fn own_heap() -> Option<*mut Heap> {
+    let heap = tls::heap();
+    (heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get()).then_some(heap)
+}
+
 /// Gives back what the calling thread's heap holds without need, at once: its empty zones and
 /// empty segments (a mapping failed; the address space is wanted now, not after the purge
 /// delay). The segments go to the pool, which the caller then unmaps.
@@ -713,6 +721,7 @@ pub fn trim() -> bool {
 unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
     // SAFETY: guaranteed by the caller.
     unsafe {
+        crate::large::front_flush_of(heap);
         collect_remote(heap);
         release_empty_heads(heap);
         segment::purge_all_free(heap, keep)

@@ -1,7 +1,7 @@
 //! Start-up and process events: the one-time global initialisation (also run lazily by the
 //! first `malloc`, which can come before our constructor), thread exit, and `fork`.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::heap;
 use crate::state::{DEAD_HEAP, G, INIT_DONE, INIT_NONE, INIT_RUNNING, UNINIT_HEAP};
@@ -65,17 +65,26 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     unsafe { heap::heap_give_back(h) };
 }
 
-/// The global locks, in the order fork_prepare takes them.
-fn locks() -> [&'static SpinLock; 4] {
-    [&G.pool_lock, &G.heap_lock, &G.large.lock, &G.shared_lock]
+/// Number of global locks.
+const LOCKS: usize = 4 + crate::large::SHARDS;
+
+/// The global locks, in the order fork_prepare takes them (no code path takes two of the
+/// LARGE locks at once).
+fn locks() -> [&'static SpinLock; LOCKS] {
+    let fixed = [&G.pool_lock, &G.heap_lock, &G.large.lock, &G.shared_lock];
+    core::array::from_fn(|i| match i {
+        0..4 => fixed[i],
+        _ => &crate::large::LIVE[i - 4].lock,
+    })
 }
 
 /// Bit i set when fork_prepare took lock i (it skips locks this thread already holds: a fork
 /// from a signal handler that interrupted us).
-static FORK_TAKEN: AtomicU8 = AtomicU8::new(0);
+static FORK_TAKEN: AtomicU32 = AtomicU32::new(0);
+const _: () = assert!(LOCKS <= 32);
 
 extern "C" fn fork_prepare() {
-    let mut taken = 0u8;
+    let mut taken = 0u32;
     for (i, l) in locks().iter().enumerate() {
         if !l.held_by_me() {
             l.lock();

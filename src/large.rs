@@ -25,8 +25,16 @@
 //!   requests of that size keep missing;
 //!
 //! So a malloc/free loop of LARGE blocks does not map and unmap on every turn, and their pages
-//! are not faulted in again. Everything is under `LargeState::lock`, never held across a system
-//! call.
+//! are not faulted in again.
+//!
+//! Locks (none held across a system call, and never two at once):
+//! - the table of live blocks is split in `SHARDS` shards by address hash, each under a lock of
+//!   its own (`Shard`), so that `free` finds a block, and `malloc` records one, without waiting
+//!   for threads that work on other blocks;
+//! - the cache (ranges and bins) is under `LargeState::lock`;
+//! - in front of it, each thread's heap keeps a few blocks of class lengths that it freed
+//!   (`LargeFront`), for its own next requests: a thread that allocates and frees such blocks
+//!   in a loop takes one shard lock per call, and no lock that other threads need.
 
 use core::ptr;
 
@@ -34,7 +42,9 @@ use crate::os;
 use crate::registry::REGISTRY;
 use crate::state::{Guarded, G};
 use crate::sync::SpinLock;
-use crate::types::PAGE_SIZE;
+use crate::types::{Heap, LargeFront, LARGE_FRONT_SLOTS, PAGE_SIZE};
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::Ordering::Relaxed;
 
 /// One live LARGE block.
 #[derive(Clone, Copy)]
@@ -194,10 +204,6 @@ fn exact_bin(len: usize) -> Option<usize> {
 }
 
 pub struct LargeInner {
-    /// Open-addressing table of live blocks (linear probing, backward-shift deletion).
-    table: *mut LargeBlock,
-    cap: usize,
-    count: usize,
     /// Cached free mappings `(addr, len, stamp)`, in no particular order; `cached` of them in
     /// use. The stamp is when the range (its oldest joined piece) was cached (`os::now_ms`),
     /// with `TOUCHED` set if its pages may be in memory.
@@ -212,10 +218,7 @@ pub struct LargeInner {
     extend_fails: u32,
     /// Bytes of the blocks in the bins (part of `cached_bytes`).
     binned_bytes: usize,
-    /// Bytes of the live blocks of class lengths (those that go to the bins when freed), their
-    /// recent peak, and when it last halved.
-    class_live: usize,
-    class_peak: usize,
+    /// When the shards' recent peaks of live class-length bytes last halved (`bin_limit`).
     peak_at: u64,
     /// No cached entry expires before this time (`os::now_ms`): see `cache_put`.
     expire_from: u64,
@@ -226,57 +229,95 @@ pub struct LargeInner {
 /// reached. Their bytes count in `cached_bytes` and they expire like cached ranges.
 static BIN_STORE: Guarded<[Bin; BINS]> = Guarded::new([Bin::EMPTY; BINS]);
 
-pub struct LargeState {
-    pub lock: SpinLock,
-    inner: Guarded<LargeInner>,
+/// Number of shards of the table of live blocks (a power of two).
+pub const SHARDS: usize = 16;
+
+/// The live blocks whose address hashes to one shard: an open-addressing table (linear
+/// probing, backward-shift deletion), under the shard's own lock. A block is recorded in one
+/// shard, found by its address alone, so threads that allocate and free LARGE blocks at once
+/// rarely wait for the same lock; the cache of freed ranges is apart (`LargeState`).
+pub struct Table {
+    table: *mut LargeBlock,
+    cap: usize,
+    count: usize,
 }
 
-impl LargeState {
-    pub const fn new() -> Self {
-        LargeState {
+/// One shard of the live-block table, on a cache line of its own.
+#[repr(C, align(64))]
+pub struct Shard {
+    pub lock: SpinLock,
+    table: Guarded<Table>,
+    /// Bytes of the live blocks of class lengths recorded here (those that go to the bins
+    /// when freed), and their recent peak. Written under the lock; read without it by
+    /// `LargeInner::bin_limit`, which also halves the peak (a lost update there is harmless).
+    class_live: AtomicUsize,
+    class_peak: AtomicUsize,
+}
+
+impl Shard {
+    const fn new() -> Self {
+        Shard {
             lock: SpinLock::new(),
-            inner: Guarded::new(LargeInner {
+            table: Guarded::new(Table {
                 table: ptr::null_mut(),
                 cap: 0,
                 count: 0,
-                cache: [(0, 0, 0); CACHE_SLOTS],
-                cached: 0,
-                cached_bytes: 0,
-                extend_skip: 0,
-                extend_fails: 0,
-                binned_bytes: 0,
-                class_live: 0,
-                class_peak: 0,
-                peak_at: 0,
-                expire_from: 0,
             }),
+            class_live: AtomicUsize::new(0),
+            class_peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` on the shard's table with its lock held.
+    fn with<R>(&self, f: impl FnOnce(&mut Table) -> R) -> R {
+        self.lock.lock();
+        // SAFETY: the lock is held, so this is the only reference to the table.
+        let r = f(unsafe { &mut *self.table.get() });
+        self.lock.unlock();
+        r
+    }
+
+    /// Counts live block `b` (with the lock held).
+    fn add_live(&self, b: &LargeBlock) {
+        if binnable(b) {
+            let live = self.class_live.load(Relaxed) + b.len;
+            self.class_live.store(live, Relaxed);
+            if live > self.class_peak.load(Relaxed) {
+                self.class_peak.store(live, Relaxed);
+            }
+        }
+    }
+
+    /// Stops counting live block `b` (with the lock held).
+    fn sub_live(&self, b: &LargeBlock) {
+        if binnable(b) {
+            self.class_live
+                .store(self.class_live.load(Relaxed) - b.len, Relaxed);
         }
     }
 }
 
-impl Default for LargeState {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The shards of the live-block table.
+pub static LIVE: [Shard; SHARDS] = [const { Shard::new() }; SHARDS];
+
+/// The shard where a block at `addr` is recorded.
+fn shard_of(addr: usize) -> &'static Shard {
+    // The top bits of the hash that `home` takes its low bits from.
+    let h = (addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    &LIVE[h >> (usize::BITS - SHARDS.trailing_zeros())]
 }
 
-#[inline]
-fn home(addr: usize, cap: usize) -> usize {
-    ((addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & (cap - 1)
+/// Runs `f` on the live block at `addr` (its table and slot) with its shard's lock held; None
+/// when no live block starts there.
+fn with_live<R>(addr: usize, f: impl FnOnce(&Shard, &mut Table, usize) -> R) -> Option<R> {
+    let shard = shard_of(addr);
+    shard.with(|t| {
+        let i = t.find(addr)?;
+        Some(f(shard, t, i))
+    })
 }
 
-impl LargeInner {
-    fn bins(&self) -> &[Bin; BINS] {
-        // SAFETY: a `LargeInner` is reached only under `G.large.lock` (`with_inner`), which
-        // guards BIN_STORE too.
-        unsafe { &*BIN_STORE.get() }
-    }
-
-    fn bins_mut(&mut self) -> &mut [Bin; BINS] {
-        // SAFETY: as in `bins`; `&mut self` makes this the only reference.
-        unsafe { &mut *BIN_STORE.get() }
-    }
-
+impl Table {
     /// Slot of `addr`, if present.
     fn find(&self, addr: usize) -> Option<usize> {
         if self.cap == 0 || addr == 0 {
@@ -359,34 +400,81 @@ impl LargeInner {
                 }
             }
             self.count -= 1;
-            self.sub_live(&removed);
             removed
         }
     }
 
-    /// Stops counting live block `b`.
-    fn sub_live(&mut self, b: &LargeBlock) {
-        if binnable(b) {
-            self.class_live -= b.len;
+    /// The live block in slot `i` (below `cap`).
+    fn at(&mut self, i: usize) -> &mut LargeBlock {
+        // SAFETY: i < cap (callers pass slots that `find` returned).
+        unsafe { &mut *self.table.add(i) }
+    }
+}
+
+pub struct LargeState {
+    pub lock: SpinLock,
+    inner: Guarded<LargeInner>,
+}
+
+impl LargeState {
+    pub const fn new() -> Self {
+        LargeState {
+            lock: SpinLock::new(),
+            inner: Guarded::new(LargeInner {
+                cache: [(0, 0, 0); CACHE_SLOTS],
+                cached: 0,
+                cached_bytes: 0,
+                extend_skip: 0,
+                extend_fails: 0,
+                binned_bytes: 0,
+                peak_at: 0,
+                expire_from: 0,
+            }),
         }
     }
+}
 
-    /// Counts live block `b`.
-    fn add_live(&mut self, b: &LargeBlock) {
-        if binnable(b) {
-            self.class_live += b.len;
-            self.class_peak = self.class_peak.max(self.class_live);
-        }
+impl Default for LargeState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[inline]
+fn home(addr: usize, cap: usize) -> usize {
+    ((addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & (cap - 1)
+}
+
+impl LargeInner {
+    fn bins(&self) -> &[Bin; BINS] {
+        // SAFETY: a `LargeInner` is reached only under `G.large.lock` (`with_inner`), which
+        // guards BIN_STORE too.
+        unsafe { &*BIN_STORE.get() }
+    }
+
+    fn bins_mut(&mut self) -> &mut [Bin; BINS] {
+        // SAFETY: as in `bins`; `&mut self` makes this the only reference.
+        unsafe { &mut *BIN_STORE.get() }
     }
 
     /// The most bytes the bins may hold now: `BIN_BYTES`, or the recent peak of live
     /// class-length bytes (all within `CACHE_BYTES`).
+    /// (The sum of the shards' peaks: at least the peak of their sum.)
     fn bin_limit(&mut self, now: u64) -> usize {
-        if now >= self.peak_at + PEAK_HALF_LIFE_MS {
+        let halve = now >= self.peak_at + PEAK_HALF_LIFE_MS;
+        if halve {
             self.peak_at = now;
-            self.class_peak = (self.class_peak / 2).max(self.class_live);
         }
-        BIN_BYTES.max(self.class_peak)
+        let mut peak = 0;
+        for shard in &LIVE {
+            let mut p = shard.class_peak.load(Relaxed);
+            if halve {
+                p = (p / 2).max(shard.class_live.load(Relaxed));
+                shard.class_peak.store(p, Relaxed);
+            }
+            peak += p;
+        }
+        BIN_BYTES.max(peak)
     }
 
     /// Removes cache entry `k`.
@@ -510,29 +598,6 @@ impl LargeInner {
         unmaps
     }
 
-    /// Takes the most recently freed block of bin `bin` and records it as a live block for a
-    /// request of `size` bytes, when the table has room without growing (growing maps, which
-    /// is not done here). None when the bin is empty or the table is full.
-    fn bin_take_recorded(&mut self, bin: usize, size: usize, grows: bool) -> Option<usize> {
-        if (self.count + 1) * 2 > self.cap {
-            return None;
-        }
-        let addr = self.bin_take(bin)?;
-        let len = bin_len(bin);
-        let b = LargeBlock {
-            addr,
-            base: addr,
-            len,
-            requested: size,
-            usable: len,
-            grows,
-        };
-        Self::put(self.table, self.cap, b);
-        self.count += 1;
-        self.add_live(&b);
-        Some(addr)
-    }
-
     /// Takes the most recently freed block of bin `bin`.
     fn bin_take(&mut self, bin: usize) -> Option<usize> {
         self.bin_remove(bin, true)
@@ -597,7 +662,12 @@ impl LargeInner {
         };
         // Make room in the bins: their oldest blocks become ranges (a few per call; beyond,
         // after the limit fell, they are unmapped).
-        let bin_limit = self.bin_limit(now);
+        // The shards' peaks are read only when the bins would go over `BIN_BYTES`.
+        let bin_limit = if self.binned_bytes + m.1 > BIN_BYTES {
+            self.bin_limit(now)
+        } else {
+            BIN_BYTES
+        };
         let mut passed_on = 0;
         while self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > bin_limit {
             let oldest = if self.bins()[bin].count == BIN_CAP {
@@ -675,6 +745,96 @@ impl LargeInner {
     }
 }
 
+/// Bytes of freed blocks a heap's front holds at most.
+const FRONT_BYTES: usize = 2 << 20;
+
+/// The front of the calling thread's heap; None for a thread without a heap of its own (it
+/// has not allocated yet, or its exit destructor ran: its heap is a shared sentinel).
+fn own_front() -> Option<&'static mut LargeFront> {
+    let h = crate::heap::own_heap()?;
+    // SAFETY: the heap is this thread's alone, and its front owner-only; no other reference
+    // to it is live (the front functions below do not nest).
+    Some(unsafe { &mut (*h).large_front })
+}
+
+/// Takes out of the calling thread's front the most recently freed block of `len` bytes (a
+/// class length): its address.
+fn front_take(len: usize) -> Option<usize> {
+    let f = own_front()?;
+    let i = (0..f.count).rev().find(|&i| f.blocks[i].1 == len)?;
+    Some(f.remove(i).0)
+}
+
+/// Keeps the freed block `(addr, len)` (of a class length) in the calling thread's front for
+/// its next LARGE requests, making room by passing the oldest blocks on to the shared cache;
+/// blocks idle for `CACHE_EXPIRY_MS` are unmapped. False when the thread has no front (the
+/// caller caches the block).
+fn front_put(addr: usize, len: usize, now: u64) -> bool {
+    let Some(f) = own_front() else {
+        return false;
+    };
+    if front_expire(f, now) {
+        // The shared cache's blocks of that age go too.
+        cache_range((0, 0), false);
+    }
+    let mut out = [(0, 0); LARGE_FRONT_SLOTS];
+    let mut n = 0;
+    while f.count > 0 && (f.count == LARGE_FRONT_SLOTS || f.bytes + len > FRONT_BYTES) {
+        let (a, l, _) = f.remove(0);
+        out[n] = (a, l);
+        n += 1;
+    }
+    f.push((addr, len, now));
+    cache_blocks(&out[..n], now);
+    true
+}
+
+/// Unmaps the blocks of front `f` idle for `CACHE_EXPIRY_MS` (the oldest come first). Returns
+/// whether there were any.
+fn front_expire(f: &mut LargeFront, now: u64) -> bool {
+    let mut any = false;
+    while f.count > 0 && f.blocks[0].2 + CACHE_EXPIRY_MS < now {
+        let (a, l, _) = f.remove(0);
+        os::unmap(a as *mut u8, l);
+        any = true;
+    }
+    any
+}
+
+/// Passes every block of the calling thread's front on to the shared cache (memory is wanted
+/// back).
+fn front_flush() {
+    if let Some(h) = crate::heap::own_heap() {
+        // SAFETY: the calling thread's own heap.
+        unsafe { front_flush_of(h) };
+    }
+}
+
+/// Passes every block of `heap`'s front on to the shared cache (the heap goes to the pool, or
+/// memory is wanted back).
+///
+/// # Safety
+/// `heap` is owned by the caller (its thread's, or out of the pool).
+pub unsafe fn front_flush_of(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller; no other reference to the front is live.
+    let f = unsafe { &mut (*heap).large_front };
+    let mut out = [(0, 0); LARGE_FRONT_SLOTS];
+    let n = f.count;
+    for (i, o) in out.iter_mut().enumerate().take(n) {
+        *o = (f.blocks[i].0, f.blocks[i].1);
+    }
+    f.count = 0;
+    f.bytes = 0;
+    cache_blocks(&out[..n], os::now_ms());
+}
+
+/// Caches freed blocks of class lengths (their bins), unmapping what the cache evicts.
+fn cache_blocks(blocks: &[(usize, usize)], now: u64) {
+    for &m in blocks {
+        unmap_all(with_inner(|s| s.cache_put(m, now, true, true)));
+    }
+}
+
 fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
     G.large.lock.lock();
     // SAFETY: the lock is held, so this is the only reference to the inner state.
@@ -692,7 +852,11 @@ fn cache_range(m: (usize, usize), touched: bool) {
 /// Unmaps the cached ranges older than `CACHE_EXPIRY_MS`. Besides LARGE misses, the heaps'
 /// purge ticks call it, so that a program that stops using LARGE blocks gets their cache back.
 pub fn expire_cached() {
-    cache_range((0, 0), false);
+    let now = os::now_ms();
+    if let Some(f) = own_front() {
+        let _ = front_expire(f, now);
+    }
+    unmap_all(with_inner(|s| s.cache_put((0, 0), now, false, false)));
 }
 
 fn page_round(size: usize) -> Option<usize> {
@@ -786,13 +950,9 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         } else {
             None
         };
-        if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take_recorded(b, size, grow))) {
-            // Taken and recorded under one lock hold.
-            if zero {
-                // SAFETY: the block [a, a + size) is ours and not yet handed out.
-                unsafe { ptr::write_bytes(a as *mut u8, 0, size) };
-            }
-            return a as *mut u8;
+        if let Some(a) = bin.and_then(|_| front_take(need)) {
+            addr = a;
+            from_cache = true;
         } else if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take(b))) {
             addr = a;
             from_cache = true;
@@ -934,13 +1094,14 @@ pub fn containing(addr: usize) -> Option<LargeBlock> {
     found
 }
 
-/// Records a live block; false when the table could not grow.
+/// Records a live block in its shard; false when the shard's table could not grow.
 fn record(b: LargeBlock) -> bool {
-    let old = with_inner(|s| {
-        let old = s.reserve()?;
-        LargeInner::put(s.table, s.cap, b);
-        s.count += 1;
-        s.add_live(&b);
+    let shard = shard_of(b.addr);
+    let old = shard.with(|t| {
+        let old = t.reserve()?;
+        Table::put(t.table, t.cap, b);
+        t.count += 1;
+        shard.add_live(&b);
         Some(old)
     });
     match old {
@@ -954,27 +1115,20 @@ fn record(b: LargeBlock) -> bool {
 
 /// The live LARGE block at `addr`, if any.
 pub fn lookup(addr: usize) -> Option<LargeBlock> {
-    with_inner(|s| {
-        s.find(addr).map(|i| {
-            // SAFETY: find returns an index below cap.
-            unsafe { *s.table.add(i) }
-        })
-    })
+    with_live(addr, |_, t, i| *t.at(i))
 }
 
 /// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
 /// errno is preserved.
 pub fn free(addr: usize) -> bool {
     let saved = os::get_errno();
-    let now = os::now_ms();
-    // `take` and `release_taken` under one lock hold.
-    let Some(unmaps) = with_inner(|s| {
-        let b = s.remove_at(s.find(addr)?);
-        Some(s.release(&b, now))
-    }) else {
+    let Some(b) = take(addr) else {
         return false;
     };
-    unmap_all(unmaps);
+    let now = os::now_ms();
+    if !(binnable(&b) && front_put(b.base, b.len, now)) {
+        unmap_all(with_inner(|s| s.release(&b, now)));
+    }
     os::set_errno(saved);
     true
 }
@@ -991,9 +1145,10 @@ fn unmap_all<const N: usize>(unmaps: [(usize, usize); N]) {
 /// alone (a `free` racing with it finds nothing), until `release_taken`. None when no live
 /// block starts at `addr`.
 pub fn take(addr: usize) -> Option<LargeBlock> {
-    with_inner(|s| {
-        let i = s.find(addr)?;
-        Some(s.remove_at(i))
+    with_live(addr, |shard, t, i| {
+        let b = t.remove_at(i);
+        shard.sub_live(&b);
+        b
     })
 }
 
@@ -1014,10 +1169,8 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         Some(n) => n,
         None => return false,
     };
-    let r = with_inner(|s| {
-        let i = s.find(addr)?;
-        // SAFETY: i < cap.
-        let e = unsafe { &mut *s.table.add(i) };
+    let r = with_live(addr, |shard, t, i| {
+        let e = t.at(i);
         // A guarded block, or an aligned one inside a larger mapping: it moves.
         if e.guarded() || e.base != e.addr {
             return None;
@@ -1029,13 +1182,13 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
             e.usable = e.len;
             e.requested = size;
             let after = *e;
-            s.sub_live(&before);
-            s.add_live(&after);
+            shard.sub_live(&before);
+            shard.add_live(&after);
             return Some((true, after.addr + after.len, cut));
         }
         Some((false, e.addr + e.len, need - e.len))
     });
-    let Some((fits, end, extra)) = r else {
+    let Some((fits, end, extra)) = r.flatten() else {
         return false;
     };
     if fits {
@@ -1048,7 +1201,7 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     // Grow into a cached free range that starts where the block ends, else try to map there.
     let p = if with_inner(|s| s.cache_take_at(end, extra)) {
         end as *mut u8
-    } else if REGISTRY.contains(end) || with_inner(|s| s.find(end).is_some()) {
+    } else if REGISTRY.contains(end) || lookup(end).is_some() {
         // A segment or a LARGE block of ours starts there: asking the kernel would fail.
         ptr::null_mut()
     } else {
@@ -1057,10 +1210,8 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     if p.is_null() {
         return false;
     }
-    let ok = with_inner(|s| {
-        let Some(i) = s.find(addr) else { return false };
-        // SAFETY: i < cap.
-        let e = unsafe { &mut *s.table.add(i) };
+    let ok = with_live(addr, |shard, t, i| {
+        let e = t.at(i);
         if e.addr + e.len != end {
             return false;
         }
@@ -1070,19 +1221,21 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
         e.grows = true;
         e.requested = size;
         let after = *e;
-        s.sub_live(&before);
-        s.add_live(&after);
+        shard.sub_live(&before);
+        shard.add_live(&after);
         true
     });
+    let ok = ok == Some(true);
     if !ok {
         os::unmap(p, extra);
     }
     ok
 }
 
-/// Unmaps every cached free mapping and binned block. Returns the bytes of those whose pages
-/// may have been in memory.
+/// Unmaps every cached free mapping and binned block, and the blocks of the calling thread's
+/// front. Returns the bytes of those whose pages may have been in memory.
 pub fn release_cached() -> usize {
+    front_flush();
     let mut touched = 0;
     while let Some((a, len, t)) = with_inner(|s| s.pop_oldest()) {
         os::unmap(a as *mut u8, len);
@@ -1093,28 +1246,25 @@ pub fn release_cached() -> usize {
     touched
 }
 
-/// Calls `f` on every live LARGE block, in no order, with the lock held (`f` must not
-/// allocate or free).
+/// Calls `f` on every live LARGE block, in no order, with the lock of its shard held (`f`
+/// must not allocate or free).
 pub fn for_each(mut f: impl FnMut(&LargeBlock)) {
-    with_inner(|s| {
-        for i in 0..s.cap {
-            // SAFETY: i < cap.
-            let e = unsafe { &*s.table.add(i) };
-            if e.addr != 0 {
-                f(e);
+    for shard in &LIVE {
+        shard.with(|t| {
+            for i in 0..t.cap {
+                let e = t.at(i);
+                if e.addr != 0 {
+                    f(e);
+                }
             }
-        }
-    });
+        });
+    }
 }
 
-/// Calls `f` on the live LARGE block at `addr` with the lock held, so that the block cannot be
-/// freed (and unmapped) while `f` reads it. `f` must not allocate or free.
+/// Calls `f` on the live LARGE block at `addr` with its shard's lock held, so that the block
+/// cannot be freed (and unmapped) while `f` reads it. `f` must not allocate or free.
 pub fn with_block<R>(addr: usize, f: impl FnOnce(&LargeBlock) -> R) -> Option<R> {
-    with_inner(|s| {
-        let i = s.find(addr)?;
-        // SAFETY: i < cap.
-        Some(f(unsafe { &*s.table.add(i) }))
-    })
+    with_live(addr, |_, t, i| f(t.at(i)))
 }
 
 #[cfg(test)]
@@ -1153,13 +1303,15 @@ mod tests {
         for &b in &blocks {
             assert!(free(b));
         }
-        let held = with_inner(|s| s.cached_bytes);
+        // Cached, or in this thread's front (when it has a heap).
+        let kept = || with_inner(|s| s.cached_bytes) + own_front().map_or(0, |f| f.bytes);
+        let held = kept();
         assert!(held >= 8 * 40_000);
         // SAFETY: a plain libc call.
         unsafe { libc::usleep(((CACHE_EXPIRY_MS + 50) * 1000) as u32) };
         let p = alloc(100_000, 0, false) as usize;
         assert!(free(p));
-        let left = with_inner(|s| s.cached_bytes);
+        let left = kept();
         assert!(
             left <= 200_000,
             "held {held}, still {left} after the expiry"

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 use crate::large::LargeState;
 use crate::sync::SpinLock;
 use crate::types::{
-    Block, Heap, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS, REMOTE_PAD,
+    Block, Heap, LargeFront, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS, REMOTE_PAD,
 };
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
@@ -49,6 +49,7 @@ pub const fn empty_heap() -> Heap {
         pooled_at: 0,
         tidied: false,
         adopt_until: 0,
+        large_front: LargeFront::EMPTY,
     }
 }
 

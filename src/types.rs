@@ -226,6 +226,52 @@ pub struct Heap {
     /// Owner-only: until when (`os::now_ms`) the owner thread may trade this heap, just taken,
     /// for a pooled heap whose blocks it frees (`heap::adopt`); 0 once it did, or may no more.
     pub adopt_until: u64,
+    /// Owner-only: LARGE blocks the owner freed, kept for its next LARGE requests.
+    pub large_front: LargeFront,
+}
+
+/// Blocks a heap's `LargeFront` holds at most.
+pub const LARGE_FRONT_SLOTS: usize = 16;
+
+/// Freed LARGE blocks of class lengths (up to `large::BIN_MAX`) that a thread keeps for its own
+/// next LARGE requests (`large::front_take`, `large::front_put`): taken and given back without
+/// the lock of the shared cache, so threads that allocate and free such blocks at once do not
+/// wait for each other. Like the shared cache's blocks, they are out of the table of live
+/// blocks (`free` of one is refused). At most `LARGE_FRONT_SLOTS` blocks and
+/// `large::FRONT_BYTES` bytes (the oldest go on to the shared cache to make room); a block idle
+/// for `large::CACHE_EXPIRY_MS` is unmapped; the whole front goes on to the shared cache when
+/// the heap goes to the pool or is tidied.
+#[repr(C)]
+pub struct LargeFront {
+    /// `(address, length, when freed)` of each block, oldest first; `count` of them in use.
+    pub blocks: [(usize, usize, u64); LARGE_FRONT_SLOTS],
+    pub count: usize,
+    /// Bytes of the blocks.
+    pub bytes: usize,
+}
+
+impl LargeFront {
+    pub const EMPTY: LargeFront = LargeFront {
+        blocks: [(0, 0, 0); LARGE_FRONT_SLOTS],
+        count: 0,
+        bytes: 0,
+    };
+
+    /// Removes and returns block `i` (below `count`).
+    pub fn remove(&mut self, i: usize) -> (usize, usize, u64) {
+        let b = self.blocks[i];
+        self.blocks.copy_within(i + 1..self.count, i);
+        self.count -= 1;
+        self.bytes -= b.1;
+        b
+    }
+
+    /// Adds a block as the newest (`count < LARGE_FRONT_SLOTS`).
+    pub fn push(&mut self, b: (usize, usize, u64)) {
+        self.blocks[self.count] = b;
+        self.count += 1;
+        self.bytes += b.1;
+    }
 }
 
 /// Bytes that end the first line of a `Heap` after its fields shared with other threads.
