@@ -618,5 +618,65 @@ static void heap_adoption(void)
 	}
 }
 
+/* large_front: a thread's freed LARGE blocks wait in its heap for its next LARGE
+ * requests of their length; a block freed twice is kept once; freed blocks are not
+ * ours to free, size or resize; the blocks of an exited thread serve other threads. */
+#define FRONT_SIZE 100000
+
+static void *front_blocks[2];
+
+static void *front_thread(void *arg)
+{
+	(void)arg;
+	void *own = malloc(32); /* a heap of the thread's own (the front is in it) */
+	CHECK(own != NULL, "malloc(32) failed");
+	unsigned char *p = malloc(FRONT_SIZE);
+	CHECK(p != NULL, "malloc(%d) failed", FRONT_SIZE);
+	memset(p, 0x5a, FRONT_SIZE);
+	free(p);
+	free(p); /* a double free: refused */
+	CHECK(malloc_usable_size(p) == 0, "malloc_usable_size of a freed LARGE block: %zu",
+	      malloc_usable_size(p));
+	CHECK(realloc(p, 10) == NULL, "realloc of a freed LARGE block did not give NULL");
+	unsigned char *q = malloc(FRONT_SIZE);
+	unsigned char *r = malloc(FRONT_SIZE);
+	CHECK(q != NULL && r != NULL, "malloc(%d) failed", FRONT_SIZE);
+	CHECK(q == p, "the next LARGE request of that length did not get the freed block");
+	CHECK(r != q, "a block freed twice was handed out twice");
+	memset(q, 0x11, FRONT_SIZE);
+	memset(r, 0x22, FRONT_SIZE);
+	CHECK(t_all_bytes(q, FRONT_SIZE, 0x11) && t_all_bytes(r, FRONT_SIZE, 0x22), "blocks changed");
+	CHECK(malloc_usable_size(q) >= FRONT_SIZE, "malloc_usable_size: %zu", malloc_usable_size(q));
+	front_blocks[0] = q;
+	front_blocks[1] = r;
+	free(q);
+	free(r);
+	free(own);
+	return NULL;
+}
+
+static void large_front(void)
+{
+	if (getenv("FT_MALLOC_CHECK") || getenv("FT_MALLOC_GUARD") || getenv("FT_MALLOC_SCRIBBLE")) {
+		t_info(1, "# large_front: block reuse differs in the debug modes; skipped\n");
+		return;
+	}
+	/* A heap of this thread's own first, so that it does not take the exited thread's. */
+	void *mine = malloc(32);
+	CHECK(mine != NULL, "malloc(32) failed");
+	run_one(front_thread, NULL);
+	void *a = malloc(FRONT_SIZE), *b = malloc(FRONT_SIZE);
+	CHECK(a != NULL && b != NULL, "malloc(%d) failed", FRONT_SIZE);
+	CHECK(a == front_blocks[0] || a == front_blocks[1] || b == front_blocks[0] || b == front_blocks[1],
+	      "the blocks an exited thread kept were not handed on");
+	memset(a, 0x33, FRONT_SIZE);
+	memset(b, 0x44, FRONT_SIZE);
+	CHECK(t_all_bytes(a, FRONT_SIZE, 0x33) && t_all_bytes(b, FRONT_SIZE, 0x44), "blocks changed");
+	free(a);
+	free(b);
+	free(mine);
+}
+
 T_MAIN(T(random_ops), T(random_ops_large), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
-       T(show_concurrent), T(double_free_race), T(double_free_race_owner), T(heap_adoption))
+       T(show_concurrent), T(double_free_race), T(double_free_race_owner), T(heap_adoption),
+       T(large_front))
