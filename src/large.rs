@@ -297,6 +297,11 @@ impl Shard {
     }
 }
 
+/// Slots of a shard's table when it is first made: a page (the table grows by doubling when
+/// half full).
+const FIRST_CAP: usize = (PAGE_SIZE / size_of::<LargeBlock>()).next_power_of_two() / 2;
+const _: () = assert!(FIRST_CAP * size_of::<LargeBlock>() <= PAGE_SIZE && FIRST_CAP >= 32);
+
 /// The shards of the live-block table.
 pub static LIVE: [Shard; SHARDS] = [const { Shard::new() }; SHARDS];
 
@@ -354,7 +359,11 @@ impl Table {
         if (self.count + 1) * 2 <= self.cap {
             return Some((0, 0));
         }
-        let cap = if self.cap == 0 { 128 } else { self.cap * 2 };
+        let cap = if self.cap == 0 {
+            FIRST_CAP
+        } else {
+            self.cap * 2
+        };
         let bytes = cap * size_of::<LargeBlock>();
         let t = os::map(bytes, 0) as *mut LargeBlock;
         if t.is_null() {
