@@ -105,7 +105,7 @@ bench: all
 bench-quick: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash bench/run.sh --quick
 
-# Thread scaling (larson-like and producer/consumer at 1..16 threads, five allocators):
+# Thread scaling (larson-like, producer/consumer and medium buffers at 1..16 threads, five allocators):
 # bench/results-scaling.md, which `make bench` copies into bench/results.md. Meant for a
 # machine with 16 cores or more.
 bench-scaling: all

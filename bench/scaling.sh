@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Thread scaling: the larson-like and producer/consumer workloads at 1, 2, 4,
-# 8 and 16 threads under glibc, jemalloc, mimalloc, tcmalloc and ft_malloc,
+# Thread scaling: the larson-like, producer/consumer and medium-buffer workloads
+# at 1, 2, 4, 8 and 16 threads under glibc, jemalloc, mimalloc, tcmalloc and ft_malloc,
 # interleaved (every allocator once per thread count per round), medians of
 # the workloads' own throughput lines, and peak RSS.
 #
@@ -15,7 +15,7 @@
 #   SCALING_OUT       report (default bench/results-scaling.md)
 #   ALLOC_DIR         extra directory searched first for the comparison allocators
 #                     (libjemalloc.so.2, libmimalloc.so.2, libtcmalloc_minimal.so.4)
-#   BENCH_BIN         directory holding prebuilt larson and prodcons (default: build
+#   BENCH_BIN         directory holding prebuilt larson, prodcons and medium (default: build
 #                     them with $CC into bench/build/scaling)
 #   TIME_BIN          GNU time, for peak RSS (default /usr/bin/time; without it, no RSS)
 #   FT_GIT            the commit named in the report (default: git rev-parse --short HEAD)
@@ -26,7 +26,11 @@
 # prodcons T: T/2 producer threads each handing 40,000 batches of 256 blocks
 # of 16..512 B to its own consumer thread, which frees them (every free is
 # cross-thread): objects/s. It needs two threads, so its 1-thread column is
-# empty. Both workloads check every block's contents before freeing it.
+# empty.
+# medium T: T threads each replacing 100,000 random blocks of 16 B..256 KiB
+# among its 100 live ones, writing every page of each new block (buffers:
+# three quarters of the blocks are above ft_malloc's SMALL_MAX): ops/s.
+# Every workload checks its blocks' contents before freeing them.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$PWD
@@ -50,7 +54,7 @@ ALLOCS+=(ft_malloc); PRE[ft_malloc]=$WORK/libft_malloc.so
 BIN=${BENCH_BIN:-}
 if [ -z "$BIN" ]; then
     BIN=$WORK
-    for w in larson prodcons; do
+    for w in larson prodcons medium; do
         ${CC:-gcc} -O2 -g -Wall -pthread -o "$BIN/$w" bench/$w.c || exit 1
     done
 fi
@@ -63,6 +67,7 @@ run() {
     case $w in
         larson) args=(100 "$t" 2000 50000) ;;
         prodcons) args=(40 $((t / 2))) ;;
+        medium) args=(100 "$t") ;;
     esac
     if [ "$HAVE_TIME" = 1 ]; then
         "$TIME_BIN" -f %M -o "$tf" timeout -k 5 120 env ${pre:+LD_PRELOAD=$pre} "$BIN/$w" "${args[@]}" >"$out" 2>"$WORK/err"
@@ -82,7 +87,7 @@ run() {
 echo "== thread scaling: threads $THREADS, $ROUNDS round(s), allocators ${ALLOCS[*]} ($(nproc) CPUs)"
 T0=$(date +%s)
 for r in $(seq 1 "$ROUNDS"); do
-    for w in larson prodcons; do
+    for w in larson prodcons medium; do
         for t in $THREADS; do
             [ "$w" = prodcons ] && [ "$t" -lt 2 ] && continue
             for a in "${ALLOCS[@]}"; do run "$w" "$t" "$a" "$r"; done
@@ -100,7 +105,8 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
         "$ROUNDS rounds interleaved, medians. Throughput in millions per second (higher is better);" \
         "peak RSS in MiB. larson: threads replacing random blocks of 16..1024 B, each thread" \
         "handing its slots to a new thread; prodcons: T/2 producer threads, each with its own" \
-        "consumer thread that frees everything (needs two threads: no 1-thread column)."
+        "consumer thread that frees everything (needs two threads: no 1-thread column);" \
+        "medium: threads replacing random buffers of 16 B..256 KiB, every page written."
     awk -F'\t' -v order="${ALLOCS[*]}" -v threads="$THREADS" '
         function med(list,   n, v, x, y, s) {
             n = split(substr(list, 2), v, " ")
@@ -112,10 +118,10 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
         $5 != "ok" { bad[$1, $2, $3] = $5 }
         END {
             na = split(order, al, " "); nt = split(threads, th, " ")
-            split("larson prodcons", ws, " ")
-            for (wi = 1; wi <= 2; wi++) {
+            nw = split("larson prodcons medium", ws, " ")
+            for (wi = 1; wi <= nw; wi++) {
                 w = ws[wi]
-                printf "\n### %s: throughput (M %s/s)\n\n| allocator |", w, (w == "larson" ? "ops" : "objects")
+                printf "\n### %s: throughput (M %s/s)\n\n| allocator |", w, (w == "prodcons" ? "objects" : "ops")
                 for (i = 1; i <= nt; i++) printf " %s |", th[i]
                 printf "\n|---|"; for (i = 1; i <= nt; i++) printf "---|"; printf "\n"
                 for (k = 1; k <= na; k++) {
