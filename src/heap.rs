@@ -1119,6 +1119,8 @@ unsafe fn adopt(heap: *mut Heap, owner: *mut Heap) -> bool {
             (*heap).adopt_until = 0;
             return false;
         }
+        // Its LARGE blocks go to the shared cache, as for any heap that goes to the pool.
+        crate::large::front_flush_of(heap);
         G.heap_lock.lock();
         if !pool_unlink(owner) {
             G.heap_lock.unlock();

@@ -29,6 +29,9 @@
 //!   thread takes a heap out of the pool under `G.heap_lock` (a new thread's first allocation,
 //!   or a young thread adopting the heap of an exited thread whose blocks it frees). Heaps are
 //!   never unmapped, so a pointer to one stays valid for ever.
+//! - A LARGE range is in exactly one place: the table of live blocks (its shard's), a heap's
+//!   `LargeFront` (freed, kept for that heap's thread), the shared cache (bins and ranges), or
+//!   unmapped. Only the table's blocks are live: `free` of any other pointer is refused.
 //! - Segments are never unmapped while they hold a zone; empty segments go to the pool with their
 //!   pages given back (`madvise`), and are unmapped only to free address space when a mapping
 //!   fails.
