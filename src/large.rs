@@ -859,14 +859,14 @@ fn cache_range(m: (usize, usize), touched: bool) {
     unmap_all(with_inner(|s| s.cache_put(m, os::now_ms(), touched, false)));
 }
 
-/// Unmaps the cached ranges older than `CACHE_EXPIRY_MS`. Besides LARGE misses, the heaps'
-/// purge ticks call it, so that a program that stops using LARGE blocks gets their cache back.
+/// Unmaps the cached ranges, and the blocks of the calling thread's front, older than
+/// `CACHE_EXPIRY_MS`. Besides LARGE misses, the heaps' purge ticks call it, so that a program
+/// that stops using LARGE blocks gets their cache back.
 pub fn expire_cached() {
-    let now = os::now_ms();
     if let Some(f) = own_front() {
-        let _ = front_expire(f, now);
+        let _ = front_expire(f, os::now_ms());
     }
-    unmap_all(with_inner(|s| s.cache_put((0, 0), now, false, false)));
+    cache_range((0, 0), false);
 }
 
 fn page_round(size: usize) -> Option<usize> {
