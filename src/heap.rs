@@ -663,10 +663,7 @@ pub fn own_heap() -> Option<*mut Heap> {
 /// empty segments (a mapping failed; the address space is wanted now, not after the purge
 /// delay). The segments go to the pool, which the caller then unmaps.
 pub fn release_unneeded() {
-    let heap = tls::heap();
-    if heap == UNINIT_HEAP.get() || heap == DEAD_HEAP.get() {
-        return;
-    }
+    let Some(heap) = own_heap() else { return };
     // SAFETY: `heap` is this thread's own heap, ready since it is not the sentinel.
     unsafe {
         release_empty_heads(heap);
@@ -677,10 +674,7 @@ pub fn release_unneeded() {
 /// A LARGE block is about to fault in `bytes` of fresh pages: the calling thread's heap gives
 /// back as many pages of its dirty free slices (see `segment::purge_for_growth`).
 pub fn purge_for_large(bytes: usize) {
-    let heap = tls::heap();
-    if heap == UNINIT_HEAP.get() || heap == DEAD_HEAP.get() {
-        return;
-    }
+    let Some(heap) = own_heap() else { return };
     // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
     unsafe { segment::purge_for_growth(heap, bytes / crate::types::SLICE_SIZE, ptr::null_mut(), 0) }
 }
@@ -694,8 +688,7 @@ pub fn purge_for_large(bytes: usize) {
 /// anything was given back.
 pub fn trim() -> bool {
     let mut given = crate::large::release_cached();
-    let heap = tls::heap();
-    if heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get() {
+    if let Some(heap) = own_heap() {
         // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
         unsafe {
             given += give_back_free(heap, 1);
