@@ -594,7 +594,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
         if !(*heap).refills.is_multiple_of(PURGE_CHECK_EVERY) {
             purge_tick(heap);
         }
-        let z = segment::zone_create(heap, c);
+        let z = segment::zone_create(heap, c, |n| release_head_for(heap, n));
         if z.is_null() {
             return z;
         }
@@ -650,6 +650,32 @@ unsafe fn release_empty_heads(heap: *mut Heap) {
             }
         }
     }
+}
+
+/// Releases one zone that heads its class list while empty (kept by `release_block`) if that
+/// makes a place of `n` slices in memory for a new zone (`segment::zone_create`, which would
+/// otherwise fault in fresh pages). Only such a zone: releasing every empty head whenever a
+/// zone needed fresh slices made threads that keep a few blocks of many classes make and
+/// release zones, and purge their pages, over and over (mstress: 0.19 s -> 0.24 s, 419 ->
+/// 6,651 madvise calls). With it, `bench/realloc`, whose vectors pass through every class
+/// before its strings do, peaks at 24.7 MiB instead of 28.7.
+///
+/// # Safety
+/// `heap` is owned by the caller.
+unsafe fn release_head_for(heap: *mut Heap, n: usize) -> bool {
+    // SAFETY: guaranteed by the caller; the class lists hold the heap's own zones.
+    unsafe {
+        let empty = EMPTY_ZONE.get();
+        for c in 0..CLASS_COUNT {
+            let z = (*heap).classes[c];
+            if z != empty && (*z).used == 0 && segment::place_when_released(z, n) {
+                class_unlink(heap, c, z);
+                segment::zone_release(heap, z);
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The calling thread's heap, when it has one of its own (None while its heap pointer is a

@@ -241,29 +241,22 @@ fn best_run(free: u64, dirty: u64, n: usize) -> Option<(usize, usize)> {
 /// Segments of a heap searched for a place for a new zone.
 const FIT_SEARCH: usize = 64;
 
-/// Makes a zone of class `c` for `heap`: finds free slices in its segments (or a new segment),
-/// clears the `requested` array when the slices were used before, and fills the descriptor.
-/// The zone is not yet in a class list. Null when no memory is left.
+/// The best place in `heap`'s segments for a zone of `n` slices (see `best_run`), and its
+/// cost: 0 when all its slices are dirty (in memory), at least 64 when some must be faulted in.
 ///
 /// # Safety
-/// `heap` is owned by the calling thread (or its lock is held).
-pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
-    let g = &GEOMETRY[c];
-    let n = g.slices;
-    // SAFETY: the heap and its segments are ours (caller's contract); each segment header is
-    // mapped while the segment is in the heap's avail list.
+/// As for `zone_create`.
+unsafe fn find_zone_place(heap: *mut Heap, n: usize) -> Option<(*mut Segment, usize, usize)> {
+    let mut found: Option<(*mut Segment, usize, usize)> = None;
+    // SAFETY: guaranteed by the caller: each segment header is mapped while the segment is in
+    // the heap's avail list.
     unsafe {
-        // Best fit over the heap's segments with free slices: dirty slices first (their
-        // pages are in memory already), then the shortest run that holds the zone.
-        let mut found: Option<(*mut Segment, usize)> = None;
-        let mut found_cost = usize::MAX;
         let mut seg = (*heap).avail;
         let mut tries = 0;
         while !seg.is_null() && tries < FIT_SEARCH {
             if let Some((f, cost)) = best_run((*seg).free_mask, (*seg).dirty_mask, n) {
-                if cost < found_cost {
-                    found = Some((seg, f));
-                    found_cost = cost;
+                if found.is_none_or(|(_, _, c)| cost < c) {
+                    found = Some((seg, f, cost));
                     if cost == 0 {
                         break;
                     }
@@ -272,8 +265,40 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
             seg = (*seg).next;
             tries += 1;
         }
+    }
+    found
+}
+
+/// Makes a zone of class `c` for `heap`: finds free slices in its segments (or a new segment),
+/// clears the `requested` array when the slices were used before, and fills the descriptor.
+/// The zone is not yet in a class list. Null when no memory is left.
+///
+/// Before it takes slices that are not in memory, it calls `release_idle(n)`, which may give
+/// back an empty zone that the heap keeps (see `heap::release_head_for`) whose slices make a
+/// place of `n` slices in memory, returning whether it did; then it looks again. So a
+/// program whose blocks move from one size class to another reuses the pages of the classes
+/// it left instead of faulting in new ones.
+///
+/// # Safety
+/// `heap` is owned by the calling thread (or its lock is held).
+pub unsafe fn zone_create(
+    heap: *mut Heap,
+    c: usize,
+    release_idle: impl FnOnce(usize) -> bool,
+) -> *mut Zone {
+    let g = &GEOMETRY[c];
+    let n = g.slices;
+    // SAFETY: the heap and its segments are ours (caller's contract); each segment header is
+    // mapped while the segment is in the heap's avail list.
+    unsafe {
+        // Best fit over the heap's segments with free slices: dirty slices first (their
+        // pages are in memory already), then the shortest run that holds the zone.
+        let mut found = find_zone_place(heap, n);
+        if found.is_none_or(|(_, _, cost)| cost >= 64) && release_idle(n) {
+            found = find_zone_place(heap, n);
+        }
         let (seg, first) = match found {
-            Some(f) => f,
+            Some((seg, first, _)) => (seg, first),
             None => {
                 let seg = segment_acquire(heap);
                 if seg.is_null() {
@@ -322,6 +347,38 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
     }
 }
 
+/// The segment of zone `z`, its first slice (the index of its descriptor) and its number of
+/// slices.
+///
+/// # Safety
+/// `z` is a live zone descriptor of a heap the caller owns.
+unsafe fn zone_slices(z: *mut Zone) -> (*mut Segment, usize, usize) {
+    let seg = segment_of(z as usize);
+    // SAFETY: guaranteed by the caller: the descriptor lies in its segment's header.
+    unsafe {
+        let first = (z as usize - ptr::addr_of!((*seg).zones) as usize) / size_of::<Zone>();
+        let c = (*z).class.load(Ordering::Relaxed) as usize;
+        (seg, first, GEOMETRY[c].slices)
+    }
+}
+
+/// Whether giving back zone `z` (empty) would make, in its segment, a place for a zone of `n`
+/// slices whose pages are all in memory.
+///
+/// # Safety
+/// `z` is a live zone of a heap the caller owns.
+pub unsafe fn place_when_released(z: *mut Zone, n: usize) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let (seg, first, slices) = zone_slices(z);
+        let bits = slice_bits(first, slices);
+        matches!(
+            best_run((*seg).free_mask | bits, (*seg).dirty_mask | bits, n),
+            Some((_, 0..64))
+        )
+    }
+}
+
 /// Gives an empty zone's slices back to its segment; gives the segment to the pool when it is
 /// empty and the heap has another one.
 ///
@@ -329,12 +386,9 @@ pub unsafe fn zone_create(heap: *mut Heap, c: usize) -> *mut Zone {
 /// `z` is an empty zone of `heap` (no block handed out, none pending on a remote list), out of
 /// every class list; `heap` is owned by the caller.
 pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
-    let seg = segment_of(z as usize);
-    // SAFETY: guaranteed by the caller; the zone index is its first slice.
+    // SAFETY: guaranteed by the caller.
     unsafe {
-        let first = (z as usize - ptr::addr_of!((*seg).zones) as usize) / size_of::<Zone>();
-        let c = (*z).class.load(Ordering::Relaxed) as usize;
-        let n = GEOMETRY[c].slices;
+        let (seg, first, n) = zone_slices(z);
         (*z).state.store(ZONE_UNUSED, Ordering::Relaxed);
         for i in first..first + n {
             (*seg).slice_zone[i].store(0, Ordering::Release);

@@ -305,7 +305,7 @@ mod tests {
                 let o = off as u64;
                 assert_eq!(
                     block_index(off, &m),
-                    ((o / s) as usize, o % s == 0),
+                    ((o / s) as usize, o.is_multiple_of(s)),
                     "size {s}"
                 );
             }

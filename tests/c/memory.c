@@ -36,6 +36,12 @@
  *                  them and exit; malloc_trim(0) then gives back the heaps left
  *                  idle in the pool: the resident set keeps less than a quarter
  *                  of what the threads added
+ *  class_switch    in a thread of its own, 64 blocks of 3000 B filled and freed
+ *                  (their zone, empty, is kept as the head of its class list),
+ *                  then a block of 2500 B, of another class whose zone needs
+ *                  no more slices: its zone is made on the slices of the first
+ *                  one, whose pages are in memory, not on fresh slices (the
+ *                  empty zone is given back to make room for it)
  *  near_miss       a 50 MiB buffer (+32 B) filled and freed, then two of 25 MiB
  *                  (+32 B) filled (sort -S 50M): the first takes half of the
  *                  cached buffer, the second is a page longer than the other
@@ -378,6 +384,42 @@ static void trim_idle_heaps(void)
 	      after >> 10, before >> 10, joined >> 10);
 }
 
+static void *class_switch_worker(void *arg)
+{
+	enum { N = 64 };
+	char *a[N];
+	uintptr_t lowest = UINTPTR_MAX;
+	(void)arg;
+	for (int i = 0; i < N; i++) {
+		a[i] = malloc(3000);
+		CHECK(a[i] != NULL, "malloc(3000) failed");
+		memset(a[i], i, 3000);
+		if ((uintptr_t)a[i] < lowest)
+			lowest = (uintptr_t)a[i];
+	}
+	for (int i = 0; i < N; i++) {
+		CHECK(a[i][0] == (char)i && a[i][2999] == (char)i, "block %d lost its contents", i);
+		free(a[i]);
+	}
+	char *b = malloc(2500);
+	CHECK(b != NULL, "malloc(2500) failed");
+	memset(b, 7, 2500);
+	/* Zones start on a 64 KiB slice; the first block of each lies in its first slice. */
+	uintptr_t zone_a = lowest & ~(uintptr_t)0xFFFF, zone_b = (uintptr_t)b & ~(uintptr_t)0xFFFF;
+	t_info(1, "# class_switch: 3000 B blocks from %#lx, the 2500 B block at %p\n", (unsigned long)lowest, (void *)b);
+	CHECK(zone_b == zone_a, "the 2500 B block (%p) is not in the slices of the emptied zone (%#lx): fresh pages taken",
+	      (void *)b, (unsigned long)zone_a);
+	free(b);
+	return NULL;
+}
+
+static void class_switch(void)
+{
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, class_switch_worker, NULL) == 0, "pthread_create");
+	CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+}
+
 static void near_miss(void)
 {
 	const size_t big = (size_t)50 << 20, half = (size_t)25 << 20;
@@ -399,4 +441,4 @@ static void near_miss(void)
 }
 
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
-       T(trim_idle_heaps), T(near_miss))
+       T(trim_idle_heaps), T(class_switch), T(near_miss))
