@@ -128,3 +128,11 @@ pub fn show_block(ptr: *const u8) {
 pub fn stats() -> stats::Stats {
     stats::collect()
 }
+
+/// Gives back to the system at once the memory the allocator keeps without need (`malloc_trim`
+/// of the C API): the calling thread's empty zones and free pages, what the heaps of exited
+/// threads keep, the LARGE cache and the pooled segments, instead of waiting for the purge
+/// delays. Returns whether anything was given back.
+pub fn trim() -> bool {
+    heap::trim()
+}

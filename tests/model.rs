@@ -315,3 +315,21 @@ fn std_collections_run_on_ft_malloc() {
     assert_eq!(m[&49_999], "49999");
     assert!(s.len() > 200_000);
 }
+
+#[test]
+fn trim_gives_back_what_the_heap_keeps() {
+    // 64 MiB of small blocks and 16 MiB of LARGE ones, freed: the heap keeps their zones for
+    // the purge delay and the LARGE cache keeps the blocks; trim gives them back at once.
+    let small: Vec<Vec<u8>> = (0..65_536).map(|i| vec![i as u8; 1024]).collect();
+    let large: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 256 * 1024]).collect();
+    assert!(small.iter().enumerate().all(|(i, v)| v[1023] == i as u8));
+    assert!(large
+        .iter()
+        .enumerate()
+        .all(|(i, v)| v[256 * 1024 - 1] == i as u8));
+    drop(small);
+    drop(large);
+    // (Other tests run in parallel threads of this process: what a second trim finds depends
+    // on them, so it is not checked here; tests/c/memory.c checks it in a process of its own.)
+    assert!(ft_malloc::trim(), "trim found nothing to give back");
+}
