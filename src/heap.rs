@@ -639,17 +639,8 @@ unsafe fn purge_tick(heap: *mut Heap) {
 /// # Safety
 /// `heap` is owned by the caller.
 unsafe fn release_empty_heads(heap: *mut Heap) {
-    // SAFETY: guaranteed by the caller; the class lists hold the heap's own zones.
-    unsafe {
-        let empty = EMPTY_ZONE.get();
-        for c in 0..CLASS_COUNT {
-            let z = (*heap).classes[c];
-            if z != empty && (*z).used == 0 {
-                class_unlink(heap, c, z);
-                segment::zone_release(heap, z);
-            }
-        }
-    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { release_empty_heads_if(heap, |_| true, usize::MAX) };
 }
 
 /// Releases one zone that heads its class list while empty (kept by `release_block`) if that
@@ -663,19 +654,37 @@ unsafe fn release_empty_heads(heap: *mut Heap) {
 /// # Safety
 /// `heap` is owned by the caller.
 unsafe fn release_head_for(heap: *mut Heap, n: usize) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { release_empty_heads_if(heap, |z| segment::place_when_released(z, n), 1) != 0 }
+}
+
+/// Releases up to `most` of the zones that head their class list while empty and for which
+/// `pick` holds; returns how many it released.
+///
+/// # Safety
+/// `heap` is owned by the caller; `pick` is given live zones of the heap.
+unsafe fn release_empty_heads_if(
+    heap: *mut Heap,
+    pick: impl Fn(*mut Zone) -> bool,
+    most: usize,
+) -> usize {
+    let mut released = 0;
     // SAFETY: guaranteed by the caller; the class lists hold the heap's own zones.
     unsafe {
         let empty = EMPTY_ZONE.get();
         for c in 0..CLASS_COUNT {
+            if released == most {
+                break;
+            }
             let z = (*heap).classes[c];
-            if z != empty && (*z).used == 0 && segment::place_when_released(z, n) {
+            if z != empty && (*z).used == 0 && pick(z) {
                 class_unlink(heap, c, z);
                 segment::zone_release(heap, z);
-                return true;
+                released += 1;
             }
         }
     }
-    false
+    released
 }
 
 /// The calling thread's heap, when it has one of its own (None while its heap pointer is a
