@@ -649,7 +649,10 @@ unsafe fn release_empty_heads(heap: *mut Heap) {
 /// zone needed fresh slices made threads that keep a few blocks of many classes make and
 /// release zones, and purge their pages, over and over (mstress: 0.19 s -> 0.24 s, 419 ->
 /// 6,651 madvise calls). With it, `bench/realloc`, whose vectors pass through every class
-/// before its strings do, peaks at 24.7 MiB instead of 28.7.
+/// before its strings do, peaks at 24.7 MiB instead of 28.7. Its cost: mstress makes about
+/// 940 `madvise` calls instead of 430 (zones change places more often, and
+/// `purge_for_growth` purges what they leave), its RSS median of 21 runs is 14.5 MiB instead
+/// of 14.1, and its time is within noise (0.22 s against 0.21 s, both 0.19-0.24 s).
 ///
 /// # Safety
 /// `heap` is owned by the caller.
