@@ -305,11 +305,16 @@ const _: () = assert!(FIRST_CAP * size_of::<LargeBlock>() <= PAGE_SIZE && FIRST_
 /// The shards of the live-block table.
 pub static LIVE: [Shard; SHARDS] = [const { Shard::new() }; SHARDS];
 
+/// The hash of a LARGE block's address (page-aligned): `shard_of` takes its top bits, `home`
+/// bits below them.
+#[inline]
+fn addr_hash(addr: usize) -> usize {
+    (addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// The shard where a block at `addr` is recorded.
 fn shard_of(addr: usize) -> &'static Shard {
-    // The top bits of the hash that `home` takes its low bits from.
-    let h = (addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    &LIVE[h >> (usize::BITS - SHARDS.trailing_zeros())]
+    &LIVE[addr_hash(addr) >> (usize::BITS - SHARDS.trailing_zeros())]
 }
 
 /// Runs `f` on the live block at `addr` (its table and slot) with its shard's lock held; None
@@ -451,7 +456,7 @@ impl Default for LargeState {
 
 #[inline]
 fn home(addr: usize, cap: usize) -> usize {
-    ((addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & (cap - 1)
+    (addr_hash(addr) >> 20) & (cap - 1)
 }
 
 impl LargeInner {

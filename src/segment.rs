@@ -212,10 +212,14 @@ fn slice_bits(first: usize, n: usize) -> u64 {
     (if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }) << first
 }
 
+/// What each slice that would be faulted in adds to a place's cost (`best_run`): more than any
+/// leftover of a run (at most 63 slices), so a cost below it means all the slices are in memory.
+const CLEAN_SLICE_COST: usize = 64;
+
 /// Where a zone of `n` slices fits best in a segment with free slices `free` and dirty slices
 /// `dirty`: `(first slice, cost)`, the cost being, in order of weight, the slices that would be
-/// faulted in (not dirty) and the free slices left over in the run (best fit keeps long runs
-/// for big zones). None when no run is long enough.
+/// faulted in (not dirty, `CLEAN_SLICE_COST` each) and the free slices left over in the run
+/// (best fit keeps long runs for big zones). None when no run is long enough.
 fn best_run(free: u64, dirty: u64, n: usize) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
     let mut m = free;
@@ -229,7 +233,7 @@ fn best_run(free: u64, dirty: u64, n: usize) -> Option<(usize, usize)> {
         // Either end of the run: whichever has more dirty slices.
         for first in [lo, lo + len - n] {
             let clean = (slice_bits(first, n) & !dirty).count_ones() as usize;
-            let cost = clean * 64 + (len - n);
+            let cost = clean * CLEAN_SLICE_COST + (len - n);
             if best.is_none_or(|(_, c)| cost < c) {
                 best = Some((first, cost));
             }
@@ -242,7 +246,7 @@ fn best_run(free: u64, dirty: u64, n: usize) -> Option<(usize, usize)> {
 const FIT_SEARCH: usize = 64;
 
 /// The best place in `heap`'s segments for a zone of `n` slices (see `best_run`), and its
-/// cost: 0 when all its slices are dirty (in memory), at least 64 when some must be faulted in.
+/// cost: below `CLEAN_SLICE_COST` when all its slices are dirty (in memory).
 ///
 /// # Safety
 /// As for `zone_create`.
@@ -294,7 +298,7 @@ pub unsafe fn zone_create(
         // Best fit over the heap's segments with free slices: dirty slices first (their
         // pages are in memory already), then the shortest run that holds the zone.
         let mut found = find_zone_place(heap, n);
-        if found.is_none_or(|(_, _, cost)| cost >= 64) && release_idle(n) {
+        if found.is_none_or(|(_, _, cost)| cost >= CLEAN_SLICE_COST) && release_idle(n) {
             found = find_zone_place(heap, n);
         }
         let (seg, first) = match found {
@@ -372,10 +376,8 @@ pub unsafe fn place_when_released(z: *mut Zone, n: usize) -> bool {
     unsafe {
         let (seg, first, slices) = zone_slices(z);
         let bits = slice_bits(first, slices);
-        matches!(
-            best_run((*seg).free_mask | bits, (*seg).dirty_mask | bits, n),
-            Some((_, 0..64))
-        )
+        best_run((*seg).free_mask | bits, (*seg).dirty_mask | bits, n)
+            .is_some_and(|(_, cost)| cost < CLEAN_SLICE_COST)
     }
 }
 
