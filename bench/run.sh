@@ -4,7 +4,8 @@
 # sqlite3, redis-server), instruction counts of the malloc/free hot path
 # (callgrind) and RSS decay after a large free.
 #
-#   bash bench/run.sh           full run (3 rounds, ~10 min on 2 cores) -> bench/results.md
+#   bash bench/run.sh           full run (5 rounds, BENCH_ROUNDS=n for another count;
+#                               ~4 min on 2 cores) -> bench/results.md
 #   bash bench/run.sh --quick   smoke run (1 round, ~1 min)             -> bench/results-quick.md
 #
 # Environment: FT_MALLOC_SO  the ft_malloc library (default: ./libft_malloc.so, built by `make`)
@@ -31,7 +32,7 @@ esac
 if [ "$QUICK" = 1 ]; then
     MODE=quick; ROUNDS=1; TMO=60; OUT_MD=$BENCH/results-quick.md
 else
-    MODE=full; ROUNDS=3; TMO=180; OUT_MD=$BENCH/results.md
+    MODE=full; ROUNDS=${BENCH_ROUNDS:-5}; TMO=180; OUT_MD=$BENCH/results.md
 fi
 DATA=$BUILD/$MODE
 TMP=$BUILD/tmp

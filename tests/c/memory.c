@@ -47,6 +47,11 @@
  *                  cached buffer, the second is a page longer than the other
  *                  half, which is given back when the second is mapped: the
  *                  resident set grows by at most 56 MiB (77 MiB before)
+ *  grow_room       two blocks grown by realloc, in turn, to 1.5 MiB and a few
+ *                  pages: the first gets a fresh mapping with as much again of
+ *                  room behind it, which the second, of the same length, must
+ *                  not take (it fits it exactly); so the first then doubles in
+ *                  place (before, the second took the room and the first moved)
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -440,5 +445,27 @@ static void near_miss(void)
 	free(c);
 }
 
+static void grow_room(void)
+{
+	const size_t n = ((size_t)3 << 19) + 5 * (size_t)sysconf(_SC_PAGESIZE);
+	char *a = malloc(100), *b = malloc(100);
+	CHECK(a != NULL && b != NULL, "malloc(100) failed");
+	memset(a, 1, 100);
+	memset(b, 2, 100);
+	a = realloc(a, t_opaque(n));
+	CHECK(a != NULL, "realloc(%zu) failed", n);
+	t_fill(a, n, 1);
+	b = realloc(b, t_opaque(n));
+	CHECK(b != NULL, "realloc(%zu) failed", n);
+	t_fill(b, n, 2);
+	char *a2 = realloc(a, t_opaque(2 * n));
+	CHECK(a2 != NULL, "realloc(%zu) failed", 2 * n);
+	CHECK(a2 == a, "a block doubled by realloc moved (%p -> %p): the room behind it was taken",
+	      (void *)a, (void *)a2);
+	CHECK(t_check(a2, n, 1) == (size_t)-1 && t_check(b, n, 2) == (size_t)-1, "contents");
+	free(a2);
+	free(b);
+}
+
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
-       T(trim_idle_heaps), T(class_switch), T(near_miss))
+       T(trim_idle_heaps), T(class_switch), T(near_miss), T(grow_room))
