@@ -811,7 +811,7 @@ fn front_put(addr: usize, len: usize, now: u64) -> bool {
     };
     if front_expire(f, now) {
         // The shared cache's blocks of that age go too.
-        cache_range((0, 0), false);
+        cache_range((0, 0), 0);
     }
     let mut out = [(0, 0); LARGE_FRONT_SLOTS];
     let mut n = 0;
@@ -879,10 +879,9 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
     r
 }
 
-/// Caches free range `m` (`touched`: its pages may be in memory; `(0, 0)`: only expire old
-/// entries), unmapping what the cache evicts.
-fn cache_range(m: (usize, usize), touched: bool) {
-    let flags = if touched { TOUCHED } else { 0 };
+/// Caches free range `m` with `flags` (`TOUCHED`: its pages may be in memory; `ROOM`: see
+/// there; `(0, 0)`: only expire old entries), unmapping what the cache evicts.
+fn cache_range(m: (usize, usize), flags: u64) {
     unmap_all(with_inner(|s| s.cache_put(m, os::now_ms(), flags, false)));
 }
 
@@ -893,7 +892,7 @@ pub fn expire_cached() {
     if let Some(f) = own_front() {
         let _ = front_expire(f, os::now_ms());
     }
-    cache_range((0, 0), false);
+    cache_range((0, 0), 0);
 }
 
 fn page_round(size: usize) -> Option<usize> {
@@ -946,7 +945,7 @@ fn take_extended(need: usize) -> Option<usize> {
         }
     });
     if joined.is_none() {
-        cache_range((a, len), true);
+        cache_range((a, len), TOUCHED);
     } else {
         crate::heap::purge_for_large(extra);
     }
@@ -1005,7 +1004,7 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
             from_cache = true;
         } else {
             // A miss: a good moment to give back mappings cached too long.
-            cache_range((0, 0), false);
+            cache_range((0, 0), 0);
             let room = if grow && need <= GROW_ROOM_MAX {
                 need
             } else {
@@ -1020,7 +1019,7 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
                 p = map_or_retry(need);
             } else {
                 let tail = (p as usize + need, room);
-                unmap_all(with_inner(|s| s.cache_put(tail, os::now_ms(), ROOM, false)));
+                cache_range(tail, ROOM);
             }
             if p.is_null() {
                 return os::out_of_memory();
@@ -1231,7 +1230,7 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     if fits {
         // The cut tail is a free range like any other: cached, or unmapped if it cannot be.
         if extra != 0 {
-            cache_range((end, extra), true);
+            cache_range((end, extra), TOUCHED);
         }
         return true;
     }
