@@ -13,7 +13,9 @@
 //! The slot holds a `*mut Heap`: `UNINIT_HEAP` before the thread's first allocation (the slot's
 //! initial value, in `.tdata`, so the fast path needs no null test), `DEAD_HEAP` after the
 //! thread's exit destructor ran, else the thread's own heap. Both sentinels have every class
-//! list empty, so the fast path falls through to the slow path, which tells them apart.
+//! list empty, so the fast path falls through to the slow path, which tells them apart. A
+//! second slot (`freed_into`) remembers, for a thread that frees before it allocates, whose
+//! heap it freed into first.
 
 use crate::types::Heap;
 
@@ -31,6 +33,12 @@ core::arch::global_asm!(
     ".size ft_malloc_tls_heap, 8",
     "ft_malloc_tls_heap:",
     ".quad {uninit}",
+    ".globl ft_malloc_tls_freed_into",
+    ".hidden ft_malloc_tls_freed_into",
+    ".type ft_malloc_tls_freed_into, @object",
+    ".size ft_malloc_tls_freed_into, 8",
+    "ft_malloc_tls_freed_into:",
+    ".quad 0",
     ".text",
     uninit = sym crate::state::UNINIT_HEAP,
 );
@@ -77,4 +85,37 @@ pub fn thread_id() -> usize {
             options(nostack, readonly, preserves_flags, pure));
     }
     v
+}
+
+/// The heap of another thread into which this thread, before it had a heap of its own, first
+/// freed a block (null if none): the heap it asks for at its first allocation
+/// (`heap::thread_heap_init`). A second slot beside the heap pointer, initially null.
+#[inline(always)]
+pub fn freed_into() -> *mut Heap {
+    let v: *mut Heap;
+    // SAFETY: as in `heap`: 8 bytes of this thread's static TLS block.
+    unsafe {
+        core::arch::asm!(
+            "mov {v}, qword ptr [rip + ft_malloc_tls_freed_into@GOTTPOFF]",
+            "mov {v}, qword ptr fs:[{v}]",
+            v = out(reg) v,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    v
+}
+
+/// Sets `freed_into`.
+#[inline(always)]
+pub fn set_freed_into(h: *mut Heap) {
+    // SAFETY: as in `set_heap`; the slot is private to this thread.
+    unsafe {
+        core::arch::asm!(
+            "mov {off}, qword ptr [rip + ft_malloc_tls_freed_into@GOTTPOFF]",
+            "mov qword ptr fs:[{off}], {h}",
+            off = out(reg) _,
+            h = in(reg) h,
+            options(nostack, preserves_flags),
+        );
+    }
 }

@@ -31,7 +31,10 @@
  *                     size gets the block it just freed. Case 1, the freeing
  *                     thread's first call is that free; case 2, it took a heap
  *                     (its first malloc) just before. Then it frees and checks
- *                     the other inherited blocks and its own
+ *                     the other inherited blocks and its own. Case 3, its first
+ *                     free comes while that thread is still alive, which then
+ *                     exits: its first malloc takes that heap, not the heap
+ *                     pooled longest (tls::freed_into)
  */
 #include "t.h"
 #include <fcntl.h>
@@ -579,6 +582,8 @@ static void run_one(void *(*fn)(void *), void *arg)
 	CHECK(pthread_join(t, NULL) == 0, "pthread_join failed");
 }
 
+static void heap_adoption_late(void);
+
 static void heap_adoption(void)
 {
 	if (getenv("FT_MALLOC_CHECK") || getenv("FT_MALLOC_GUARD") || getenv("FT_MALLOC_SCRIBBLE")) {
@@ -616,6 +621,65 @@ static void heap_adoption(void)
 			CHECK(older.blocks[i][k] == (unsigned char)(0x40 + i), "older block %d changed", i);
 		free(older.blocks[i]);
 	}
+	heap_adoption_late();
+}
+
+/* heap_adoption, case 3: the leaver allocates and waits; the taker frees one of its
+ * blocks (the leaver alive: its heap is not pooled), the leaver exits and is joined,
+ * then the taker allocates. */
+static pthread_barrier_t freed_first, leaver_gone;
+static struct adopt_arg leaver;
+static void *freed_first_block, *taken_block;
+
+static void *adopt_leave_late(void *arg)
+{
+	adopt_leave(arg);
+	pthread_barrier_wait(&freed_first); /* allocated */
+	pthread_barrier_wait(&freed_first); /* the taker freed a block: exit */
+	return NULL;
+}
+
+static void *adopt_free_then_take(void *arg)
+{
+	(void)arg;
+	freed_first_block = leaver.blocks[ADOPT_BLOCKS - 1];
+	free(freed_first_block); /* this thread's first call */
+	pthread_barrier_wait(&freed_first);
+	pthread_barrier_wait(&leaver_gone); /* the leaver's heap is pooled */
+	taken_block = malloc(ADOPT_SIZE);
+	CHECK(taken_block != NULL, "malloc(%d) failed", ADOPT_SIZE);
+	memset(taken_block, 0x33, ADOPT_SIZE);
+	for (int i = 0; i < ADOPT_BLOCKS - 1; i++) {
+		for (int k = 0; k < ADOPT_SIZE; k++)
+			CHECK(leaver.blocks[i][k] == (unsigned char)(0x40 + i), "inherited block %d changed", i);
+		free(leaver.blocks[i]);
+	}
+	return NULL;
+}
+
+static void heap_adoption_late(void)
+{
+	/* An older pooled heap, which a thread without a preference would take. */
+	static struct adopt_arg decoy;
+	run_one(adopt_leave, &decoy);
+	pthread_t tl, tt;
+	CHECK(pthread_barrier_init(&freed_first, NULL, 2) == 0, "pthread_barrier_init failed");
+	CHECK(pthread_barrier_init(&leaver_gone, NULL, 2) == 0, "pthread_barrier_init failed");
+	CHECK(pthread_create(&tl, NULL, adopt_leave_late, &leaver) == 0, "pthread_create failed");
+	pthread_barrier_wait(&freed_first); /* the leaver allocated */
+	CHECK(pthread_create(&tt, NULL, adopt_free_then_take, NULL) == 0, "pthread_create failed");
+	CHECK(pthread_join(tl, NULL) == 0, "pthread_join failed");
+	pthread_barrier_wait(&leaver_gone);
+	CHECK(pthread_join(tt, NULL) == 0, "pthread_join failed");
+	pthread_barrier_destroy(&freed_first);
+	pthread_barrier_destroy(&leaver_gone);
+	/* The taker's block lies in the leaver's segment (4 MiB, one heap's), not the decoy's. */
+	CHECK(((uintptr_t)taken_block >> 22) == ((uintptr_t)freed_first_block >> 22),
+	      "case 3: the thread's first malloc did not take the heap it had freed into (%p, freed %p, decoy %p)",
+	      taken_block, freed_first_block, (void *)decoy.blocks[0]);
+	free(taken_block);
+	for (int i = 0; i < ADOPT_BLOCKS; i++)
+		free(decoy.blocks[i]);
 }
 
 /* large_front: a thread's freed LARGE blocks wait in its heap for its next LARGE
