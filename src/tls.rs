@@ -43,37 +43,62 @@ core::arch::global_asm!(
     uninit = sym crate::state::UNINIT_HEAP,
 );
 
-/// The calling thread's heap pointer (see module doc).
-#[inline(always)]
-pub fn heap() -> *mut Heap {
-    let v: *mut Heap;
-    // SAFETY: the slot is 8 bytes of this thread's static TLS block, which exists for the whole
-    // life of the thread; the GOT entry holds its offset from the thread pointer (%fs).
-    unsafe {
-        core::arch::asm!(
-            "mov {v}, qword ptr [rip + ft_malloc_tls_heap@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags, pure),
-        );
-    }
-    v
+/// The getter and setter of one 8-byte slot declared above: two instructions each, the slot's
+/// offset from the thread pointer read from the GOT, then the access through %fs.
+macro_rules! tls_slot {
+    ($(#[$get_doc:meta])* $get:ident, $(#[$set_doc:meta])* $set:ident, $sym:literal) => {
+        $(#[$get_doc])*
+        #[inline(always)]
+        pub fn $get() -> *mut Heap {
+            let v: *mut Heap;
+            // SAFETY: the slot is 8 bytes of this thread's static TLS block, which exists for
+            // the whole life of the thread; the GOT entry holds its offset from the thread
+            // pointer (%fs).
+            unsafe {
+                core::arch::asm!(
+                    concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov {v}, qword ptr fs:[{v}]",
+                    v = out(reg) v,
+                    options(nostack, readonly, preserves_flags, pure),
+                );
+            }
+            v
+        }
+
+        $(#[$set_doc])*
+        #[inline(always)]
+        pub fn $set(h: *mut Heap) {
+            // SAFETY: as in the getter; the slot is private to this thread.
+            unsafe {
+                core::arch::asm!(
+                    concat!("mov {off}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov qword ptr fs:[{off}], {h}",
+                    off = out(reg) _,
+                    h = in(reg) h,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
+    };
 }
 
-/// Sets the calling thread's heap pointer.
-#[inline(always)]
-pub fn set_heap(h: *mut Heap) {
-    // SAFETY: as in `heap`; the slot is private to this thread.
-    unsafe {
-        core::arch::asm!(
-            "mov {off}, qword ptr [rip + ft_malloc_tls_heap@GOTTPOFF]",
-            "mov qword ptr fs:[{off}], {h}",
-            off = out(reg) _,
-            h = in(reg) h,
-            options(nostack, preserves_flags),
-        );
-    }
-}
+tls_slot!(
+    /// The calling thread's heap pointer (see module doc).
+    heap,
+    /// Sets the calling thread's heap pointer.
+    set_heap,
+    "ft_malloc_tls_heap"
+);
+
+tls_slot!(
+    /// The heap of another thread into which this thread, before it had a heap of its own,
+    /// first freed a block (null if none): the heap it asks for at its first allocation
+    /// (`heap::thread_heap_init`).
+    freed_into,
+    /// Sets `freed_into`.
+    set_freed_into,
+    "ft_malloc_tls_freed_into"
+);
 
 /// An address unique to the calling thread (its thread pointer), for lock ownership.
 #[inline(always)]
@@ -85,37 +110,4 @@ pub fn thread_id() -> usize {
             options(nostack, readonly, preserves_flags, pure));
     }
     v
-}
-
-/// The heap of another thread into which this thread, before it had a heap of its own, first
-/// freed a block (null if none): the heap it asks for at its first allocation
-/// (`heap::thread_heap_init`). A second slot beside the heap pointer, initially null.
-#[inline(always)]
-pub fn freed_into() -> *mut Heap {
-    let v: *mut Heap;
-    // SAFETY: as in `heap`: 8 bytes of this thread's static TLS block.
-    unsafe {
-        core::arch::asm!(
-            "mov {v}, qword ptr [rip + ft_malloc_tls_freed_into@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    v
-}
-
-/// Sets `freed_into`.
-#[inline(always)]
-pub fn set_freed_into(h: *mut Heap) {
-    // SAFETY: as in `set_heap`; the slot is private to this thread.
-    unsafe {
-        core::arch::asm!(
-            "mov {off}, qword ptr [rip + ft_malloc_tls_freed_into@GOTTPOFF]",
-            "mov qword ptr fs:[{off}], {h}",
-            off = out(reg) _,
-            h = in(reg) h,
-            options(nostack, preserves_flags),
-        );
-    }
 }
