@@ -52,6 +52,12 @@
  *                  room behind it, which the second, of the same length, must
  *                  not take (it fits it exactly); so the first then doubles in
  *                  place (before, the second took the room and the first moved)
+ *  first_page      in a thread of its own (a heap with no zones yet), one block
+ *                  of each of ten classes of 64..768 B, each written whole: each
+ *                  of their zones has one page in memory, the page of its
+ *                  `requested` array, which its first blocks share (before, the
+ *                  blocks threaded at once reached into the next page for six
+ *                  of the ten)
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -467,5 +473,45 @@ static void grow_room(void)
 	free(b);
 }
 
+#define FIRST_PAGE_CLASSES 10
+static const size_t first_page_size[FIRST_PAGE_CLASSES] = {64, 80, 112, 128, 192, 256, 320, 448, 640, 768};
+static unsigned char *first_page_block[FIRST_PAGE_CLASSES];
+
+static void *first_page_worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < FIRST_PAGE_CLASSES; i++) {
+		first_page_block[i] = malloc(first_page_size[i]);
+		CHECK(first_page_block[i] != NULL, "malloc(%zu) failed", first_page_size[i]);
+		memset(first_page_block[i], 0x5a, first_page_size[i]);
+	}
+	return NULL;
+}
+
+static void first_page(void)
+{
+	if (getenv("FT_MALLOC_CHECK") || getenv("FT_MALLOC_GUARD") || getenv("FT_MALLOC_SCRIBBLE")) {
+		t_info(1, "# first_page: the debug modes lay blocks out otherwise; skipped\n");
+		return;
+	}
+	run_threads(1, first_page_worker);
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	int beyond = 0;
+	for (int i = 0; i < FIRST_PAGE_CLASSES; i++) {
+		uintptr_t p = (uintptr_t)first_page_block[i];
+		/* The block lies in its zone's first page; the page after it holds no block of ours. */
+		CHECK((p + first_page_size[i] - 1) / page == p / page, "block of %zu B crosses a page", first_page_size[i]);
+		unsigned char v = 0;
+		CHECK(mincore((void *)(p / page * page + page), page, &v) == 0, "mincore failed");
+		if (v & 1) {
+			t_info(1, "# first_page: the page after the first block of %zu B is in memory\n", first_page_size[i]);
+			beyond++;
+		}
+	}
+	CHECK(beyond == 0, "%d of %d zones have a second page in memory", beyond, FIRST_PAGE_CLASSES);
+	for (int i = 0; i < FIRST_PAGE_CLASSES; i++)
+		free(first_page_block[i]);
+}
+
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
-       T(trim_idle_heaps), T(class_switch), T(near_miss), T(grow_room))
+       T(trim_idle_heaps), T(class_switch), T(near_miss), T(grow_room), T(first_page))
