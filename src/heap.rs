@@ -361,15 +361,15 @@ unsafe fn heap_trim(heap: *mut Heap) {
 /// another pooled heap for its first `malloc` moved the chain's blocks to that heap, and the
 /// predecessor's heap, left in the pool with them, was then taken by other threads: heaps mixed
 /// the blocks of several chains and more of them held memory. `bench/larson` (four chains,
-/// 800 threads in all), median peak RSS of 11 interleaved runs: 19.6 MiB before, 17.2 MiB
-/// asking for the heap without waiting, 15.9 MiB with one yield, 13.7 MiB with four (14.2
-/// and 13.8 with 20 and 100); the
-/// mimalloc-bench larson (`larson 5 8 1000 5000 100 4141 2`): 25.7 MiB to 23.2 MiB, and 5-10%
-/// more operations per second. The wait costs a thread that first frees into the heap of a
-/// thread that is not exiting (a worker that frees the requests of a main thread) that many
-/// yields, once: nothing measurable when the processors are free; when a busy thread shares
-/// the one processor, a thread's creation, first free and first malloc took 70 µs with 16
-/// yields against 42 µs before, and 59-62 µs with 8 against 61-79 µs (three runs each).
+/// 800 threads in all), median peak RSS of interleaved runs: 19.6 MiB before, 17.2 MiB
+/// asking for the heap without waiting, 15.9 MiB with one yield, 13.7 with four, 14.4 with
+/// eight, 14.2 with 20 and 13.8 with 100; the mimalloc-bench larson (`larson 5 8 1000 5000
+/// 100 4141 2`): 25.7 MiB to 23.2 MiB, and 5-10% more operations per second. The wait costs
+/// a thread that first frees into the heap of a thread that is not exiting (a worker that
+/// frees the requests of a main thread) that many yields, once: nothing measurable when the
+/// processors are free; when a busy thread shares the one processor, a thread's creation,
+/// first free and first malloc took 70 µs with 16 yields against 42 µs before, and 59-62 µs
+/// with 8 against 61-79 µs (three runs each).
 #[cold]
 fn thread_heap_init() -> *mut Heap {
     let freed_into = tls::freed_into();
