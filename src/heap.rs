@@ -576,13 +576,13 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
     // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use.
     unsafe {
         let first = (*z).blocks.add((*z).extended as usize * g.bsize);
-        let mut end = (first as usize | (PAGE_SIZE - 1)) + 1;
-        if end - (first as usize) < PAGE_SIZE / 2 {
-            end += PAGE_SIZE;
-        }
         let n = if g.bsize >= PAGE_SIZE / 2 {
             1
         } else {
+            let mut end = (first as usize | (PAGE_SIZE - 1)) + 1;
+            if end - (first as usize) < PAGE_SIZE / 2 {
+                end += PAGE_SIZE;
+            }
             (end - first as usize).div_ceil(g.bsize)
         }
         .min(g.nblocks - (*z).extended as usize);
