@@ -158,6 +158,10 @@ fn heap_take(prefer: *mut Heap) -> *mut Heap {
     unsafe {
         if !(*h).ready {
             heap_prepare(h);
+        } else if h != prefer && !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= os::now_ms() {
+            // Idle in the pool past its delay with no thread to tidy it (every other thread
+            // idle too): its free memory goes back now, before the new thread adds its own.
+            give_back_free(h, 0);
         }
         (*h).adopt_until = if h == prefer {
             0

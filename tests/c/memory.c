@@ -395,6 +395,41 @@ static void trim_idle_heaps(void)
 	      after >> 10, before >> 10, joined >> 10);
 }
 
+/* The same threads, then nothing allocates for 300 ms (no thread runs the purge clock), then
+ * as many new threads take the pooled heaps and allocate one block each: a heap idle in the
+ * pool past its delay gives back its free memory when a thread takes it, before that thread
+ * adds its own (mimalloc-bench's rptest runs its threads twice with idle seconds between). */
+static void *idle_take_worker(void *arg)
+{
+	(void)arg;
+	void *p = malloc(100);
+	if (p == NULL)
+		return (void *)1;
+	pthread_barrier_wait(&trim_barrier); /* every thread holds a heap at once */
+	free(p);
+	return NULL;
+}
+
+static void idle_take(void)
+{
+	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
+	size_t before = rss_bytes();
+	run_threads(TRIM_THREADS, trim_worker);
+	size_t joined = rss_bytes();
+	usleep(300 * 1000);
+	pthread_barrier_destroy(&trim_barrier);
+	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
+	run_threads(TRIM_THREADS, idle_take_worker);
+	size_t after = rss_bytes();
+	pthread_barrier_destroy(&trim_barrier);
+	t_info(1, "# idle_take: %zu KiB before the threads, %zu KiB when joined, %zu KiB after new threads took their heaps\n",
+	       before >> 10, joined >> 10, after >> 10);
+	CHECK(after < before || after - before < (joined - before) / 4,
+	      "resident set %zu KiB after new threads took the idle heaps (%zu KiB before the threads, %zu KiB when "
+	      "they were joined)",
+	      after >> 10, before >> 10, joined >> 10);
+}
+
 static void *class_switch_worker(void *arg)
 {
 	enum { N = 64 };
@@ -514,4 +549,4 @@ static void first_page(void)
 }
 
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
-       T(trim_idle_heaps), T(class_switch), T(near_miss), T(grow_room), T(first_page))
+       T(trim_idle_heaps), T(idle_take), T(class_switch), T(near_miss), T(grow_room), T(first_page))
