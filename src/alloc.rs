@@ -291,11 +291,15 @@ unsafe fn realloc_move(p: *mut u8, size: usize, old_usable: usize) -> *mut u8 {
     if q.is_null() {
         return q;
     }
+    let n = old_usable.min(size);
     // SAFETY: p is a live block of `old_usable` bytes (caller's contract), q a fresh block of
     // at least `size` bytes; they do not overlap.
     unsafe {
-        ptr::copy_nonoverlapping(p, q, old_usable.min(size));
-        free(p);
+        // A LARGE block big enough is copied and unmapped piece by piece (large::move_out).
+        if n < large::MOVE_RELEASE_MIN || !large::move_out(p as usize, q, n) {
+            ptr::copy_nonoverlapping(p, q, n);
+            free(p);
+        }
     }
     q
 }

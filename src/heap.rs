@@ -619,8 +619,8 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
         // The purge clock, read on one refill in PURGE_CHECK_EVERY (a refill can come every
         // other allocation when zones are nearly full, and a clock read costs as much as a
         // malloc), and before making a zone.
-        (*heap).refills = (*heap).refills.wrapping_add(1);
-        if (*heap).refills.is_multiple_of(PURGE_CHECK_EVERY) {
+        (*heap).slow_events = (*heap).slow_events.wrapping_add(1);
+        if (*heap).slow_events.is_multiple_of(PURGE_CHECK_EVERY) {
             purge_tick(heap);
         }
         let empty = EMPTY_ZONE.get();
@@ -639,7 +639,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             class_unlink(heap, c, z);
             (*z).used |= ZONE_FULL_FLAG;
         }
-        if !(*heap).refills.is_multiple_of(PURGE_CHECK_EVERY) {
+        if !(*heap).slow_events.is_multiple_of(PURGE_CHECK_EVERY) {
             purge_tick(heap);
         }
         let z = segment::zone_create(heap, c, |n| release_head_for(heap, n));
@@ -652,7 +652,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
     }
 }
 
-/// Refills per purge-clock read (see `refill`).
+/// Refills (and zone releases) per purge-clock read (see `refill` and `zone_changed`).
 const PURGE_CHECK_EVERY: u32 = 8;
 
 /// Reads the purge clock: arms the heap's tick if none is pending, or runs the purges that are
@@ -668,12 +668,26 @@ unsafe fn purge_tick(heap: *mut Heap) {
             // A tick, so that empty class heads are looked at even when no zone was released.
             (*heap).purge_at = now + segment::PURGE_DELAY_MS;
         } else if now >= (*heap).purge_at {
-            release_empty_heads(heap);
-            segment::purge_due(heap, now);
-            crate::large::expire_cached();
+            purge_tick_own(heap, now);
             if heap != SHARED_HEAP.get() {
                 tidy_pooled(now);
             }
+        }
+    }
+}
+
+/// The part of a purge tick that concerns `heap` alone (and the LARGE cache): when due, its
+/// empty class heads are released and its free slices past their delay purged.
+///
+/// # Safety
+/// `heap` is owned by the caller.
+unsafe fn purge_tick_own(heap: *mut Heap, now: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if (*heap).purge_at != 0 && now >= (*heap).purge_at {
+            release_empty_heads(heap);
+            segment::purge_due(heap, now);
+            crate::large::expire_cached();
         }
     }
 }
@@ -1308,6 +1322,18 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
         if (*z).used == 0 && (*heap).classes[c] != z {
             class_unlink(heap, c, z);
             segment::zone_release(heap, z);
+            // The purge clock, as on refills: a thread that only frees for a while (a phase
+            // that tears down what the last one built) still gives back the slices it freed
+            // a purge delay ago, where it used to keep them until it next allocated. Pooled
+            // heaps are tidied only from the thread's own heap (not from one being tidied).
+            (*heap).slow_events = (*heap).slow_events.wrapping_add(1);
+            if (*heap).slow_events.is_multiple_of(PURGE_CHECK_EVERY) {
+                if heap == tls::heap() {
+                    purge_tick(heap);
+                } else {
+                    purge_tick_own(heap, os::now_ms());
+                }
+            }
         }
     }
 }

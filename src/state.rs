@@ -45,7 +45,7 @@ pub const fn empty_heap() -> Heap {
         purge_at: 0,
         link_key: 0,
         empty_segments: 0,
-        refills: 0,
+        slow_events: 0,
         pooled_at: 0,
         tidied: false,
         adopt_until: 0,

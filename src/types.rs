@@ -220,8 +220,9 @@ pub struct Heap {
     /// Empty segments the heap keeps for the purge delay (at most `EMPTY_SEGMENTS_KEPT`; more
     /// go to the pool at once, their pages given back).
     pub empty_segments: usize,
-    /// Owner-only: refills so far (the purge clock is read on a fraction of them).
-    pub refills: u32,
+    /// Owner-only: refills and zone releases so far (the purge clock is read on a fraction of
+    /// them).
+    pub slow_events: u32,
     /// Under `G.heap_lock`, while the heap is in the pool: when it was put there
     /// (`os::now_ms`), and whether `heap::tidy_pooled` has given back its free memory since.
     pub pooled_at: u64,

@@ -430,6 +430,80 @@ static void idle_take(void)
 	      after >> 10, before >> 10, joined >> 10);
 }
 
+/* A phase that only frees, for longer than the purge delay: the slices of the zones it emptied
+ * early go back during the phase, not when the thread next allocates. A few blocks stay live,
+ * so the segments are not empty (empty ones go back at once anyway). */
+static void free_phase(void)
+{
+	enum { N = 8000 };
+	static void *v[N];
+	uint64_t rs = 77;
+	size_t before = rss_bytes();
+	for (int i = 0; i < N; i++) {
+		size_t n = t_range(&rs, 1024, 16384);
+		v[i] = malloc(n);
+		CHECK(v[i] != NULL, "malloc(%zu)", n);
+		memset(v[i], 3, n);
+	}
+	size_t peak = rss_bytes();
+	for (int i = 0; i < N; i++) {
+		if (i % 2000 == 0)
+			continue;
+		free(v[i]);
+		if (i % 100 == 0)
+			usleep(2000);
+	}
+	size_t after = rss_bytes();
+	for (int i = 0; i < N; i += 2000)
+		free(v[i]);
+	t_info(1, "# free_phase: %zu KiB before, peak %zu KiB, %zu KiB after the free phase\n", before >> 10,
+	       peak >> 10, after >> 10);
+	CHECK(after - before < (peak - before) * 17 / 20,
+	      "resident set %zu KiB after a free phase of over 160 ms (%zu KiB before, peak %zu KiB)", after >> 10,
+	      before >> 10, peak >> 10);
+}
+
+/* A buffer grown to 128 MiB by realloc, 1000 bytes at a time (with an eighth of slack, as
+ * growing buffers do): when realloc moves it, the old copy goes as the new one fills, so the
+ * resident set never holds both (it held twice the buffer at each move); and growing in place
+ * asks the kernel for room to spare, so the growth takes few system calls (it took one per
+ * page: 31,000 for 300 MB). */
+static void big_realloc(void)
+{
+	struct ft_malloc_stats s0, s1;
+	CHECK(ft_malloc_stats(&s0) == 0, "ft_malloc_stats failed");
+	size_t base = rss_bytes();
+	unsigned char *p = NULL;
+	size_t n = 0, moves = 0;
+	while (n < ((size_t)128 << 20)) {
+		size_t nn = n + 1000, cap = nn + nn / 8;
+		unsigned char *q = realloc(p, cap);
+		CHECK(q != NULL, "realloc(%zu) failed", cap);
+		if (q != p && n >= ((size_t)32 << 20)) {
+			/* A move of a big buffer: what the process ever held, against the buffer. */
+			struct rusage ru;
+			getrusage(RUSAGE_SELF, &ru);
+			size_t peak = (size_t)ru.ru_maxrss << 10;
+			t_info(1, "# big_realloc: moved at %zu MiB, peak resident %zu MiB over the start\n", n >> 20,
+			       (peak - base) >> 20);
+			CHECK(peak - base < n + n / 4, "moving a %zu MiB buffer, the resident set peaked at %zu MiB over the start",
+			      n >> 20, (peak - base) >> 20);
+			moves++;
+		}
+		for (size_t i = 0; i < 1000; i++)
+			q[n + i] = (unsigned char)((n + i) * 7 >> 12);
+		p = q;
+		n = nn;
+	}
+	for (size_t i = 0; i < n; i += 4093)
+		CHECK(p[i] == (unsigned char)(i * 7 >> 12), "byte %zu lost in the moves", i);
+	free(p);
+	CHECK(ft_malloc_stats(&s1) == 0, "ft_malloc_stats failed");
+	size_t calls = s1.mmap_calls - s0.mmap_calls;
+	t_info(1, "# big_realloc: %zu moves of 32 MiB or more, %zu mmap calls\n", moves, calls);
+	CHECK(calls < 2000, "%zu mmap calls to grow a buffer to 128 MiB", calls);
+}
+
 static void *class_switch_worker(void *arg)
 {
 	enum { N = 64 };
@@ -549,4 +623,4 @@ static void first_page(void)
 }
 
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
-       T(trim_idle_heaps), T(idle_take), T(class_switch), T(near_miss), T(grow_room), T(first_page))
+       T(trim_idle_heaps), T(idle_take), T(free_phase), T(big_realloc), T(class_switch), T(near_miss), T(grow_room), T(first_page))
