@@ -742,7 +742,8 @@ unsafe fn release_empty_heads_if(
                 break;
             }
             let z = (*heap).classes[c];
-            if z != empty && (*z).used == 0 && pick(z) {
+            // An empty head counts its pin only.
+            if z != empty && (*z).used == 1 && pick(z) {
                 class_unlink(heap, c, z);
                 segment::zone_release(heap, z);
                 released += 1;
@@ -822,14 +823,27 @@ unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
 }
 
 /// Makes `z` the head of `heap`'s class list `c`: in `classes`, and in the `direct` entries of
-/// the class's sizes.
+/// the class's sizes. The head's `used` counts one more than its blocks (see `Zone::used`):
+/// the old head gives that pin back, the new one takes it.
 ///
 /// # Safety
 /// `heap` is owned by the caller (or not yet in use); `c < CLASS_COUNT`.
 unsafe fn set_class_head(heap: *mut Heap, c: usize, z: *mut Zone) {
     // SAFETY: guaranteed by the caller; the spans lie in the direct table (DIRECT_SPANS is
-    // built from it).
+    // built from it). The old head, when a zone (not null in a heap being prepared, nor the
+    // shared EMPTY_ZONE, which is never written), is one of the heap's live zones.
     unsafe {
+        let old = (*heap).classes[c];
+        if old == z {
+            return;
+        }
+        let empty = EMPTY_ZONE.get();
+        if !old.is_null() && old != empty {
+            (*old).used -= 1;
+        }
+        if z != empty {
+            (*z).used += 1;
+        }
         (*heap).classes[c] = z;
         if let Some(&(first, end)) = DIRECT_SPANS.get(c) {
             for i in first as usize..end as usize {
@@ -1292,14 +1306,11 @@ unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
             z = in(reg) z,
             used = const core::mem::offset_of!(Zone, used),
             changed = label {
-                // Empty matters unless the zone heads its class list (kept, so that a
-                // malloc/free loop does not make and release a zone on every turn).
+                // The head of a class list never gets here empty (its pin keeps it at 1 or
+                // more, so that a malloc/free loop neither takes this branch nor makes and
+                // releases a zone on every turn): the zone was full, or is empty.
                 // SAFETY: as above; zone_changed's contract is release_block's.
-                unsafe {
-                    if (*z).used != 0 || !(*z).prev.is_null() {
-                        zone_changed(heap, z);
-                    }
-                }
+                unsafe { zone_changed(heap, z) };
             },
             options(nostack),
         );

@@ -23,7 +23,8 @@
 //!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
 //!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
 //! - A block is handed out only if it is on its zone's `free` list or below `extended`'s bump
-//!   limit; `used` counts blocks handed out and not yet returned to that zone.
+//!   limit; `used` counts blocks handed out and not yet returned to that zone (plus one while
+//!   the zone heads its class list).
 //! - A `Heap` is used by one thread at a time (its owner) or sits in the heap pool; other threads
 //!   only push freed blocks on its atomic `remote_free` lists, and read its `pooled` flag. A
 //!   thread takes a heap out of the pool under `G.heap_lock` (a new thread's first allocation,
@@ -98,7 +99,9 @@ pub struct Zone {
     /// plain fields may be mid-update when they look.)
     pub bsize: usize,
     pub span: usize,
-    /// Owner-only: blocks handed out and not returned to this zone, plus `ZONE_FULL_FLAG` while
+    /// Owner-only: blocks handed out and not returned to this zone, plus 1 while the zone
+    /// heads its class list (a pin, so that its blocks going back never make it read 0: a
+    /// malloc/free loop on the head never leaves the fast path), plus `ZONE_FULL_FLAG` while
     /// the zone is out of its class list because it was full (so that one signed test on the
     /// `free` path catches both "now empty" and "was full").
     pub used: u32,
