@@ -158,7 +158,7 @@ fn heap_take(prefer: *mut Heap) -> *mut Heap {
     unsafe {
         if !(*h).ready {
             heap_prepare(h);
-        } else if h != prefer && !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= os::now_ms() {
+        } else if h != prefer && tidy_due(h, os::now_ms()) {
             // Idle in the pool past its delay with no thread to tidy it (every other thread
             // idle too): its free memory goes back now, before the new thread adds its own.
             give_back_free(h, 0);
@@ -288,13 +288,20 @@ const TIDY_PER_TICK: usize = 8;
 /// The calling thread owns a heap (so that the heap lock is not held by it).
 unsafe fn tidy_pooled(now: u64) {
     for _ in 0..TIDY_PER_TICK {
-        // SAFETY: the caller's contract.
-        let due = |h: *mut Heap| unsafe { !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now };
-        // SAFETY: the caller's contract.
-        if !unsafe { tidy_one(due) } {
+        // SAFETY: the caller's contract; tidy_one passes pooled heaps, which are valid.
+        if !unsafe { tidy_one(|h| tidy_due(h, now)) } {
             break;
         }
     }
+}
+
+/// Whether pooled heap `h` has sat in the pool untidied for `POOL_IDLE_MS` at `now`.
+///
+/// # Safety
+/// `h` is a valid heap that no thread uses (pooled, or just taken out of the pool).
+unsafe fn tidy_due(h: *mut Heap, now: u64) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now }
 }
 
 /// Tidies the pooled heap that has sat in the pool longest among those for which `pick`

@@ -379,12 +379,21 @@ static void *trim_worker(void *arg)
 	return NULL;
 }
 
-static void trim_idle_heaps(void)
+/* Runs TRIM_THREADS trim_workers and joins them: their heaps wait in the pool with empty
+ * zones. Sets *before to the resident set before them; returns it once they are joined. */
+static size_t idle_heaps_made(size_t *before)
 {
 	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
-	size_t before = rss_bytes();
+	*before = rss_bytes();
 	run_threads(TRIM_THREADS, trim_worker);
-	size_t joined = rss_bytes();
+	pthread_barrier_destroy(&trim_barrier);
+	return rss_bytes();
+}
+
+static void trim_idle_heaps(void)
+{
+	size_t before;
+	size_t joined = idle_heaps_made(&before);
 	int r = malloc_trim(0);
 	size_t after = rss_bytes();
 	t_info(1, "# trim_idle_heaps: %zu KiB before the threads, %zu KiB when joined, %zu KiB after malloc_trim\n",
@@ -412,12 +421,9 @@ static void *idle_take_worker(void *arg)
 
 static void idle_take(void)
 {
-	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
-	size_t before = rss_bytes();
-	run_threads(TRIM_THREADS, trim_worker);
-	size_t joined = rss_bytes();
+	size_t before;
+	size_t joined = idle_heaps_made(&before);
 	usleep(300 * 1000);
-	pthread_barrier_destroy(&trim_barrier);
 	pthread_barrier_init(&trim_barrier, NULL, TRIM_THREADS);
 	run_threads(TRIM_THREADS, idle_take_worker);
 	size_t after = rss_bytes();
