@@ -24,17 +24,29 @@ $(BUILT): $(SOURCES)
 $(NAME): $(BUILT)
 	cp $(BUILT) $(NAME).tmp && mv -f $(NAME).tmp $(NAME)
 
-$(LINK): $(NAME)
-	ln -sf $(NAME) $(LINK)
+# The link follows HOSTTYPE: a stamp holding the library's name is rewritten when that name
+# changes (`make; HOSTTYPE=Testing make; make` points the link back), and the library is
+# touched with the link, since make dates a link by the file it points to.
+LINK_STAMP := $(LIBDIR)/link-target
+$(shell mkdir -p $(LIBDIR) && { [ "$$(cat $(LINK_STAMP) 2>/dev/null)" = "$(NAME)" ] || echo "$(NAME)" > $(LINK_STAMP); })
 
+$(LINK): $(NAME) $(LINK_STAMP)
+	ln -sf $(NAME) $(LINK)
+	@touch $(NAME)
+
+# clean: the build's objects (cargo's target directory) and the tests' builds; fclean: the
+# libraries too.
 clean:
 	rm -rf tests/build
+	$(CARGO) clean
 
 fclean: clean
-	$(CARGO) clean
 	rm -f libft_malloc_*.so $(LINK)
 
-re: fclean all
+# In sequence, also under `make -j`.
+re:
+	$(MAKE) fclean
+	$(MAKE) all
 
 # Builds the allocator and runs a real program on it, then shows that program's zones.
 run: all

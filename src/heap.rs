@@ -22,7 +22,7 @@ use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETR
 use crate::state::{DEAD_HEAP, EMPTY_BLOCK, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
-    Block, Heap, Segment, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, SEGMENT_SHIFT, ZONE_FULL_FLAG,
+    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, SEGMENT_SHIFT, ZONE_FULL_FLAG,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -476,7 +476,7 @@ unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
     // SAFETY: `b` lies in `z`, so its index is below nblocks and the entry is in the zone.
     unsafe {
         let (idx, _) = block_index(b as usize - (*z).blocks as usize, &(*z).magic);
-        (*((*z).start as *const AtomicU16).add(idx)).store(size as u16 + 1, Ordering::Relaxed);
+        (*(*z).requested.add(idx)).store(size as u16 + 1, Ordering::Relaxed);
     }
 }
 
@@ -934,13 +934,12 @@ unsafe fn class_push_back(heap: *mut Heap, c: usize, z: *mut Zone) {
 #[inline(always)]
 pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
     let a = p as usize;
-    let seg = segment_of(a);
     let heap = tls::heap();
-    // SAFETY: the segment is mapped (caller's contract). When it belongs to this thread's
-    // heap, its zone descriptors are ours and consistent; the entry computed from them lies in
-    // the zone. Otherwise the checks of small_classify apply.
+    // SAFETY: the segment is mapped (caller's contract). When the zone named there belongs to
+    // this thread's heap, its descriptor is ours and consistent; the entry computed from it
+    // lies in the zone. Otherwise the checks of small_classify apply.
     unsafe {
-        if !segment::owned_by(seg, heap) {
+        let Some(z) = own_zone_at(a, heap) else {
             return match segment::small_classify_mapped(a) {
                 segment::Lookup::Block(r) => {
                     if free_small(&r, p) {
@@ -952,8 +951,8 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
                 segment::Lookup::Inside(b) => Err(Misuse::Interior(b)),
                 segment::Lookup::Outside => Err(Misuse::NotOwned),
             };
-        }
-        let (z, entry) = match owner_lookup(seg, a) {
+        };
+        let (z, entry) = match owner_lookup(z, a) {
             OwnerLookup::Block(z, entry) => (z, entry),
             OwnerLookup::OutsideBlocks => return Err(Misuse::Interior(None)),
             OwnerLookup::Interior(z, off) => return Err(interior(z, off)),
@@ -1019,17 +1018,34 @@ impl Entry {
     }
 }
 
+/// The descriptor of the zone that covers `a` when that zone is `heap`'s (the calling
+/// thread's); None when it is another heap's, or `a` is in a free slice or the header.
+///
+/// # Safety
+/// `a` lies in a mapped segment of ours.
+#[inline(always)]
+unsafe fn own_zone_at(a: usize, heap: *mut Heap) -> Option<*mut Zone> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let z = segment::zone_at_unchecked(segment_of(a), a);
+        if segment::zone_owned_by(z, heap) {
+            Some(z)
+        } else {
+            None
+        }
+    }
+}
+
 /// The owner's checks of `free`, `realloc` and `malloc_usable_size`: from its own zone
 /// descriptor (consistent, since only the owner changes it), whether `a` is a block start.
 ///
 /// # Safety
-/// `seg` is the mapped segment that contains `a`, owned by the calling thread's heap.
+/// `z` is the descriptor of the zone that covers `a`, owned by the calling thread's heap.
 #[inline(always)]
-unsafe fn owner_lookup(seg: *mut Segment, a: usize) -> OwnerLookup {
+unsafe fn owner_lookup(z: *mut Zone, a: usize) -> OwnerLookup {
     // SAFETY: guaranteed by the caller: the descriptor is ours; the entry computed from it lies
     // in the zone, which lives as long as the segment (never unmapped while it holds a zone).
     unsafe {
-        let z = segment::owner_zone_at(seg, a);
         let off = a.wrapping_sub((*z).blocks as usize);
         if off >= (*z).span {
             return OwnerLookup::OutsideBlocks;
@@ -1041,7 +1057,7 @@ unsafe fn owner_lookup(seg: *mut Segment, a: usize) -> OwnerLookup {
         OwnerLookup::Block(
             z,
             Entry {
-                array: (*z).start as *const AtomicU16,
+                array: (*z).requested,
                 index: idx,
             },
         )
@@ -1057,14 +1073,11 @@ unsafe fn owner_lookup(seg: *mut Segment, a: usize) -> OwnerLookup {
 /// `a` lies in a mapped segment of ours.
 #[inline(always)]
 pub unsafe fn owner_usable_size(a: usize) -> Option<usize> {
-    let seg = segment_of(a);
-    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is this
-    // thread's.
+    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when the zone
+    // is this thread's.
     unsafe {
-        if !segment::owned_by(seg, tls::heap()) {
-            return None;
-        }
-        Some(match owner_lookup(seg, a) {
+        let z = own_zone_at(a, tls::heap())?;
+        Some(match owner_lookup(z, a) {
             OwnerLookup::Block(z, entry) if !entry.is_zero() => (*z).bsize,
             _ => 0,
         })
@@ -1092,14 +1105,13 @@ pub enum Resize {
 /// `a` lies in a mapped segment of ours.
 #[inline(always)]
 pub unsafe fn owner_resize(a: usize, size: usize) -> Resize {
-    let seg = segment_of(a);
-    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is this
-    // thread's.
+    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when the zone
+    // is this thread's.
     unsafe {
-        if !segment::owned_by(seg, tls::heap()) {
+        let Some(z) = own_zone_at(a, tls::heap()) else {
             return Resize::NotOwner;
-        }
-        let OwnerLookup::Block(z, entry) = owner_lookup(seg, a) else {
+        };
+        let OwnerLookup::Block(z, entry) = owner_lookup(z, a) else {
             return Resize::Refused;
         };
         if entry.is_zero() {
@@ -1129,12 +1141,11 @@ unsafe fn interior(z: *mut Zone, off: usize) -> Misuse {
 /// is not in use (a double free, or a block never handed out).
 #[inline(always)]
 pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
-    let seg = segment_of(p as usize);
     // SAFETY: `r` was found by small_lookup, so the segment is mapped and the requested entry
     // and the zone descriptor are inside it. The owner clears the entry with a load and a
     // store, other threads with a swap (see free_in_segment).
     unsafe {
-        let claimed = if segment::owned_by(seg, tls::heap()) {
+        let claimed = if segment::zone_owned_by(r.zone, tls::heap()) {
             let live = (*r.requested).load(Ordering::Relaxed) != 0;
             if live {
                 (*r.requested).store(0, Ordering::Relaxed);

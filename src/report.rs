@@ -29,7 +29,7 @@
 //! slightly stale, never unsafe.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::large;
 use crate::os;
@@ -614,15 +614,17 @@ fn small_zone(
     let kind = if g.bsize <= TINY_MAX { TINY } else { SMALL };
     // SAFETY: the descriptor lies in the segment's header, which pool_lock (held by walk_zones)
     // keeps mapped; the field is owner-written, so this is a snapshot that may be stale.
-    let extended = unsafe { ptr::read_volatile(ptr::addr_of!((*seg).zones[first].extended)) };
+    let extended =
+        unsafe { ptr::read_volatile(ptr::addr_of!((*Segment::zone(seg, first)).extended)) };
     let extended = (extended as usize).min(n);
 
     // Snapshot the requested array, so the counts and the drawing agree.
-    let requested = start as *const AtomicU16;
+    let requested = crate::segment::requested_array(seg, first, class);
     let mut zc = Counts::default();
     for k in 0..n {
-        // SAFETY: the zone's requested array (nblocks entries from its start) lies in the
-        // segment, which pool_lock keeps mapped; snap holds 65536 entries and n <= 65535.
+        // SAFETY: the zone's requested array (nblocks entries, at its start or beside its
+        // descriptor: requested_array) lies in the segment, which pool_lock keeps mapped; snap
+        // holds 65536 entries and n <= 65535.
         let v = unsafe {
             let v = (*requested.add(k)).load(Ordering::Relaxed);
             *snap.add(k) = v;

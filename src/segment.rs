@@ -12,8 +12,8 @@ use crate::registry::{self, REGISTRY};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE,
-    ZONES_OFFSET, ZONE_LISTED, ZONE_UNUSED,
+    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SIZE,
+    SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED, ZONE_UNUSED,
 };
 
 /// Every slice but the header.
@@ -326,7 +326,7 @@ pub unsafe fn zone_create(
             // extended blocks in: a class whose zone is made again and again (when it empties
             // and goes back at a purge tick) would otherwise fault the same pages in each
             // time (`bench/realloc`, whose vectors pass through these classes: 8% slower).
-            let last = ptr::addr_of!((*seg).zones[first]);
+            let last = Segment::zone(seg, first);
             let mut keep = 1;
             if (*last).class.load(Ordering::Relaxed) as usize == c {
                 let extended_end = g.blocks_offset + (*last).extended as usize * g.bsize;
@@ -342,15 +342,18 @@ pub unsafe fn zone_create(
             avail_remove(heap, seg);
         }
         let start = (seg as *mut u8).add(first << SLICE_SHIFT);
-        if (*seg).dirty_mask & bits != 0 {
-            ptr::write_bytes(start, 0, 2 * g.nblocks);
+        let requested = requested_array(seg, first, c);
+        // An array in the header may hold a former zone's entries whatever the slices.
+        if g.header_array || (*seg).dirty_mask & bits != 0 {
+            ptr::write_bytes(requested as *mut u8, 0, 2 * g.nblocks);
         }
         (*seg).dirty_mask |= bits;
-        let z = ptr::addr_of_mut!((*seg).zones[first]);
+        let z = Segment::zone(seg, first);
         (*z).free = crate::heap::list_end(z);
-        (*z).start = start;
+        (*z).requested = requested;
         (*z).blocks = start.add(g.blocks_offset);
         (*z).magic = g.magic;
+        (*z).owner.store(heap, Ordering::Relaxed);
         (*z).bsize = g.bsize;
         (*z).span = g.span;
         (*z).used = 0;
@@ -361,9 +364,9 @@ pub unsafe fn zone_create(
         (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
         (*z).guarded
             .store(crate::debug::guard_on(), Ordering::Relaxed);
-        let entry = (ZONES_OFFSET + first * size_of::<Zone>()) as u32 | (c as u32) << 16;
+        let entry = descriptor_offset(first) as u32 | (c as u32) << 16;
         for i in first..first + n {
-            (*seg).slice_zone[i].store(entry, Ordering::Release);
+            (*seg).slice_entry(i).store(entry, Ordering::Release);
         }
         z
     }
@@ -378,7 +381,7 @@ unsafe fn zone_slices(z: *mut Zone) -> (*mut Segment, usize, usize) {
     let seg = segment_of(z as usize);
     // SAFETY: guaranteed by the caller: the descriptor lies in its segment's header.
     unsafe {
-        let first = (z as usize - ptr::addr_of!((*seg).zones) as usize) / size_of::<Zone>();
+        let first = first_of_descriptor(z as usize - seg as usize);
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         (seg, first, GEOMETRY[c].slices)
     }
@@ -410,8 +413,9 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
     unsafe {
         let (seg, first, n) = zone_slices(z);
         (*z).state.store(ZONE_UNUSED, Ordering::Relaxed);
+        (*z).owner.store(ptr::null_mut(), Ordering::Relaxed);
         for i in first..first + n {
-            (*seg).slice_zone[i].store(0, Ordering::Release);
+            (*seg).slice_entry(i).store(0, Ordering::Release);
         }
         let bits = slice_bits(first, n);
         (*seg).free_mask |= bits;
@@ -623,9 +627,10 @@ pub unsafe fn release_empty_segments(heap: *mut Heap, keep: usize) {
 
 /// Bytes of the segment header, whole pages.
 const HEADER_BYTES: usize = size_of::<Segment>().next_multiple_of(PAGE_SIZE);
-// Everything but the zone descriptors lies in the header's first page, and a zeroed
-// descriptor is an unused one (segment_release purges the pages past the first).
-const _: () = assert!(core::mem::offset_of!(Segment, zones) <= PAGE_SIZE);
+// Everything but the slice map and the zone descriptors lies in the header's first page, the
+// map of an empty segment is all 0, and a zeroed descriptor is an unused one
+// (segment_release purges the pages past the first).
+const _: () = assert!(core::mem::offset_of!(Segment, slice_map) <= PAGE_SIZE);
 const _: () = assert!(ZONE_UNUSED == 0);
 
 /// Purges an empty segment and puts it in the pool.
@@ -694,42 +699,55 @@ pub fn release_pooled() -> usize {
     unmapped
 }
 
-/// The owner's view of the zone covering `p`: its descriptor, or, for a free slice or the
-/// header, the segment header itself read as a descriptor, whose `span` is 0 (`zero_span`), so
-/// that every pointer fails the caller's range test. Only the descriptor's `blocks` and `span`
-/// may be read before that test.
+/// The descriptor the slice map names for `p`, read by any thread, before knowing whose the
+/// segment is: for a free slice or the header, the segment header itself read as a
+/// descriptor, whose `owner` is null (`zero_owner`) and `span` 0 (`zero_span`). Only the
+/// descriptor's `owner` may be read before `zone_owned_by` says it is the caller's; then the
+/// descriptor is consistent (only the owner writes it), and only its `blocks` and `span` may
+/// be read before a range test.
 ///
 /// # Safety
-/// `seg` is a mapped segment owned by the calling thread's heap (so its slice map does not
-/// change meanwhile), and `p` lies in it.
+/// `seg` is a mapped segment of ours, and `p` lies in it.
 #[inline(always)]
-pub unsafe fn owner_zone_at(seg: *mut Segment, p: usize) -> *mut Zone {
-    let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
-    // SAFETY: the header is mapped (caller's contract). The owner is the only writer of the
-    // map, so a plain read of the offset half of its own entry races with no write (other
-    // threads only read the map).
+pub unsafe fn zone_at_unchecked(seg: *mut Segment, p: usize) -> *mut Zone {
+    // The byte offset of the entry of p's slice (`Segment::slice_entry`) in the map.
+    let at = (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK;
+    let offset: usize;
+    // SAFETY: the header is mapped (caller's contract) and `at` lies in the map. A relaxed
+    // read of the offset half of the entry (one instruction, `movzx`; rustc would zero-extend
+    // twice): the segment's owner writes entries whole with atomic stores; whatever this reads
+    // is the offset of a descriptor in the header or 0 (the header), both mapped.
     unsafe {
-        let entry = (*seg).slice_zone.as_ptr().add(slice) as *const u16;
-        (seg as *mut u8).add(entry.read() as usize) as *mut Zone
+        core::arch::asm!(
+            "movzx {offset:e}, word ptr [{seg} + {at} + {map}]",
+            offset = out(reg) offset,
+            seg = in(reg) seg,
+            at = in(reg) at,
+            map = const core::mem::offset_of!(Segment, slice_map),
+            options(nostack, readonly, preserves_flags, pure),
+        );
+        (seg as *mut u8).add(offset) as *mut Zone
     }
 }
 
-/// Whether `seg` belongs to `heap`: one compare of the owner field in memory and one branch
-/// (asm goto; rustc would load the atomic into a register, then compare).
+/// Whether zone descriptor `z` (from `zone_at_unchecked`) is `heap`'s: one compare of its owner
+/// field in memory and one branch (asm goto; rustc would load the atomic into a register,
+/// then compare). `heap` is the calling thread's, so a descriptor that says so was written by
+/// this thread (or handed over with the heap under its lock) and stays so meanwhile.
 ///
 /// # Safety
-/// `seg` is a mapped segment of ours.
+/// `z` lies in a mapped segment header of ours.
 #[inline(always)]
-pub unsafe fn owned_by(seg: *mut Segment, heap: *mut Heap) -> bool {
-    // SAFETY: the header is mapped (caller's contract); a relaxed read of its atomic owner
-    // field, as `(*seg).heap.load(Relaxed)`.
+pub unsafe fn zone_owned_by(z: *mut Zone, heap: *mut Heap) -> bool {
+    // SAFETY: the descriptor is mapped (caller's contract); a relaxed read of its atomic owner
+    // field, as `(*z).owner.load(Relaxed)`.
     unsafe {
         core::arch::asm!(
-            "cmp qword ptr [{seg} + {field}], {heap}",
+            "cmp qword ptr [{z} + {field}], {heap}",
             "jne {other}",
-            seg = in(reg) seg,
+            z = in(reg) z,
             heap = in(reg) heap,
-            field = const core::mem::offset_of!(Segment, heap),
+            field = const core::mem::offset_of!(Zone, owner),
             other = label { return false; },
             options(nostack, readonly),
         );
@@ -747,17 +765,35 @@ pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone, 
     // SAFETY: the header is mapped (caller's contract); a non-zero entry holds the offset of a
     // descriptor inside the header and the zone's class, written whole by an atomic store.
     unsafe {
-        let entry = (*seg).slice_zone[slice].load(Ordering::Acquire) as usize;
+        let entry = (*seg).slice_entry(slice).load(Ordering::Acquire) as usize;
         let offset = entry & 0xFFFF;
         if offset == 0 {
             return None;
         }
-        let first = (offset - ZONES_OFFSET) / size_of::<Zone>();
+        let first = first_of_descriptor(offset);
         Some((
             first,
             (seg as *mut u8).add(offset) as *mut Zone,
             entry >> 16,
         ))
+    }
+}
+
+/// The `requested` array of a zone of class `class` (masked into `GEOMETRY`) whose first slice
+/// is `first` in segment `seg`: at the zone's start, or, for the classes whose geometry says
+/// so, beside its descriptor (`ZoneSlot::requested`).
+#[inline(always)]
+pub fn requested_array(seg: *mut Segment, first: usize, class: usize) -> *const AtomicU16 {
+    let g = &GEOMETRY[class & (GEOMETRY_ENTRIES - 1)];
+    if g.header_array {
+        // SAFETY: only an address is computed (no reference): the descriptor lies in the
+        // header.
+        unsafe {
+            ptr::addr_of!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)].requested)
+                as *const AtomicU16
+        }
+    } else {
+        (seg as usize + (first << SLICE_SHIFT)) as *const AtomicU16
     }
 }
 
@@ -822,7 +858,7 @@ pub unsafe fn small_classify_mapped(p: usize) -> Lookup {
         Lookup::Block(SmallRef {
             zone,
             class,
-            requested: (start as *const AtomicU16).add(idx),
+            requested: requested_array(seg, first, class).add(idx),
         })
     }
 }
@@ -845,7 +881,7 @@ pub unsafe fn small_known(p: usize) -> SmallRef {
         SmallRef {
             zone,
             class,
-            requested: (start as *const AtomicU16).add(idx),
+            requested: requested_array(seg, first, class).add(idx),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! zones through atomics and `GEOMETRY` only, so it is safe (if not a frozen snapshot) while
 //! other threads allocate.
 
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::large;
 use crate::os;
@@ -131,10 +131,10 @@ pub fn for_each_block(
 ) {
     let g = &GEOMETRY[class];
     let start = seg as usize + (first << SLICE_SHIFT);
-    let requested = start as *const AtomicU16;
+    let requested = crate::segment::requested_array(seg, first, class);
     for k in 0..g.nblocks {
-        // SAFETY: the zone's requested array (nblocks entries from its start) lies in the
-        // segment, which pool_lock keeps mapped.
+        // SAFETY: the zone's requested array (nblocks entries, at its start or beside its
+        // descriptor: requested_array) lies in the segment, which pool_lock keeps mapped.
         let v = unsafe { (*requested.add(k)).load(Ordering::Relaxed) } as usize;
         if v != 0 {
             f(start + g.blocks_offset + k * g.bsize, v - 1);
@@ -160,14 +160,13 @@ pub fn next_zone(after: usize) -> Option<ZoneView> {
                     if start <= after || start >= best_start {
                         continue;
                     }
-                    let descriptor =
-                        crate::types::ZONES_OFFSET + first * size_of::<crate::types::Zone>();
-                    if (*seg).slice_zone[first].load(Ordering::Acquire) as usize & 0xFFFF
+                    let descriptor = crate::types::descriptor_offset(first);
+                    if (*seg).slice_entry(first).load(Ordering::Acquire) as usize & 0xFFFF
                         != descriptor
                     {
                         continue;
                     }
-                    let z = &(*seg).zones[first];
+                    let z = &*Segment::zone(seg, first);
                     let class = z.class.load(Ordering::Relaxed) as usize;
                     if z.state.load(Ordering::Relaxed) == ZONE_UNUSED || class >= GEOMETRY.len() {
                         continue;
@@ -312,10 +311,10 @@ pub fn show_alloc_mem_ex(dump: usize) {
             // SAFETY: the descriptor lies in the segment, mapped while pool_lock is held; the
             // owner may be changing `extended`, which only makes the picture slightly stale.
             let extended = unsafe {
-                core::ptr::read_volatile(core::ptr::addr_of!((*seg).zones[first].extended))
+                core::ptr::read_volatile(core::ptr::addr_of!((*Segment::zone(seg, first)).extended))
             } as usize;
             let extended = extended.min(g.nblocks);
-            let requested = start as *const AtomicU16;
+            let requested = crate::segment::requested_array(seg, first, class);
             // SAFETY: k < nblocks: the entry lies in the zone's requested array.
             let used_at = |k: usize| unsafe { (*requested.add(k)).load(Ordering::Relaxed) } != 0;
             let mut used = 0;

@@ -6,7 +6,8 @@
 //! every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
 
 use crate::types::{
-    MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX,
+    HEADER_ARRAY_ENTRIES, MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE,
+    SMALL_MAX,
 };
 
 /// Number of size classes.
@@ -129,7 +130,9 @@ const fn align_up(x: usize, a: usize) -> usize {
     (x + a - 1) & !(a - 1)
 }
 
-/// Zone layout of one class: `[requested: u16 × nblocks][pad][blocks]` over `slices` slices.
+/// Zone layout of one class over `slices` slices: `[requested: u16 × nblocks][pad][blocks]`,
+/// or, for the classes of at most `HEADER_ARRAY_ENTRIES` blocks a zone (256 bytes and up), just
+/// `[blocks]`, their `requested` array being in the segment header (`Segment::arrays`).
 #[derive(Clone, Copy)]
 pub struct Geometry {
     /// `ceil(2^64 / bsize)`: see [`block_index`] (first, so that its address is the entry's).
@@ -142,6 +145,8 @@ pub struct Geometry {
     /// Offset of block 0 from the zone start.
     pub blocks_offset: usize,
     pub slices: usize,
+    /// Whether the zone's `requested` array is in the segment header (`segment::requested_array`).
+    pub header_array: bool,
 }
 
 const fn blocks_fitting(c: usize, slices: usize) -> usize {
@@ -191,19 +196,31 @@ pub fn block_index(off: usize, magic: &u64) -> (usize, bool) {
 }
 
 const fn geometry(c: usize) -> Geometry {
+    let s = class_size(c);
+    // With the array in the header: as many whole blocks as the slices hold.
     let mut slices = 1;
-    while blocks_fitting(c, slices) < MIN_BLOCKS_PER_ZONE {
+    while slices * SLICE_SIZE / s < MIN_BLOCKS_PER_ZONE {
         slices += 1;
     }
-    let nblocks = blocks_fitting(c, slices);
-    let s = class_size(c) as u64;
+    let header_array = slices * SLICE_SIZE / s <= HEADER_ARRAY_ENTRIES;
+    let (nblocks, blocks_offset) = if header_array {
+        (slices * SLICE_SIZE / s, 0)
+    } else {
+        slices = 1;
+        while blocks_fitting(c, slices) < MIN_BLOCKS_PER_ZONE {
+            slices += 1;
+        }
+        let n = blocks_fitting(c, slices);
+        (n, align_up(2 * n, class_align(c)))
+    };
     Geometry {
-        bsize: s as usize,
-        magic: magic_of(s),
+        bsize: s,
+        magic: magic_of(s as u64),
         nblocks,
-        span: nblocks * s as usize,
-        blocks_offset: align_up(2 * nblocks, class_align(c)),
+        span: nblocks * s,
+        blocks_offset,
         slices,
+        header_array,
     }
 }
 
@@ -220,6 +237,7 @@ const fn build_geometry() -> [Geometry; GEOMETRY_ENTRIES] {
         span: 0,
         blocks_offset: 0,
         slices: 0,
+        header_array: false,
     }; GEOMETRY_ENTRIES];
     let mut c = 0;
     while c < CLASS_COUNT {
@@ -319,7 +337,14 @@ mod tests {
             assert!(g.nblocks >= MIN_BLOCKS_PER_ZONE);
             assert_eq!((g.slices * SLICE_SIZE) % crate::types::PAGE_SIZE, 0);
             assert!(g.blocks_offset + g.nblocks * class_size(c) <= g.slices * SLICE_SIZE);
-            assert!(g.blocks_offset >= 2 * g.nblocks);
+            if g.header_array {
+                assert!(g.nblocks <= HEADER_ARRAY_ENTRIES);
+                assert_eq!(g.blocks_offset, 0);
+                // no whole block fits in what is left
+                assert!(g.slices * SLICE_SIZE - g.span < class_size(c));
+            } else {
+                assert!(g.blocks_offset >= 2 * g.nblocks);
+            }
             assert_eq!(g.blocks_offset % class_align(c), 0);
         }
     }

@@ -3,19 +3,21 @@
 //! ```text
 //!  address space
 //!  ├── Segment (4 MiB, aligned to 4 MiB, one mmap, registered in `registry`)
-//!  │     slice 0  : the Segment header below (owner heap, slice map, 64 Zone descriptors)
+//!  │     slice 0  : the Segment header below (owner heap, slice map, 64 Zone descriptors,
+//!  │                each with the `requested` array of a zone of 256-byte blocks and up)
 //!  │     slice 1..: zones, each a run of 64 KiB slices holding blocks of ONE size class
 //!  │                ┌──────────────┬───────────────────────────────────────────┐
 //!  │       zone  =  │ requested[]  │ block 0 │ block 1 │ ...   │ block n-1     │
 //!  │                │ u16 per block│ (bsize bytes each, aligned to lowbit(bsize)│
 //!  │                └──────────────┴───────────────────────────────────────────┘
+//!  │                (classes of 256 bytes and up: no array here, blocks from the start)
 //!  └── LARGE mapping (one mmap per block, > SMALL_MAX), recorded in `large`'s table
 //! ```
 //!
 //! Invariants (each layer keeps them; `show`, `free` and the tests rely on them):
 //! - A segment is owned by exactly one `Heap` (its `heap` field) or by the segment pool (null).
 //!   Only the owner thread changes the segment's slice map and zone descriptors.
-//! - `Segment::slice_zone[i]` is 0 when slice `i` is free (or is the header), else the byte
+//! - `Segment::slice_entry(i)` is 0 when slice `i` is free (or is the header), else the byte
 //!   offset, from the segment, of the descriptor of the zone covering slice `i` (low 16 bits)
 //!   and the zone's class (bits 16..24), so one load tells a `free` both. A zone's descriptor is
 //!   `zones[first_slice]`.
@@ -38,7 +40,7 @@
 //!   fails.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicU8};
 
 /// log2 of the segment size.
 pub const SEGMENT_SHIFT: u32 = 22;
@@ -88,16 +90,21 @@ pub struct Zone {
     /// Owner-only copy of `GEOMETRY[class].magic` (first, so that its address is the
     /// descriptor's, for `size_class::block_index`).
     pub magic: u64,
-    /// Owner-only: the zone's first byte, where its `requested` array starts.
-    pub start: *mut u8,
+    /// Owner-only: the zone's `requested` array (`segment::requested_array`).
+    pub requested: *const AtomicU16,
     /// Owner-only: address of block 0.
     pub blocks: *mut u8,
     /// Owner-only: free blocks to hand out (LIFO).
     pub free: *mut Block,
-    /// Owner-only copies of `GEOMETRY[class]`'s `bsize` and `span` (and `magic` above), next
-    /// to `blocks` for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these
-    /// plain fields may be mid-update when they look.)
-    pub bsize: usize,
+    /// The heap that owns the zone (its segment's `heap`) while the zone is in use; null
+    /// otherwise. Written by the owner only; `free` compares it with the calling thread's heap
+    /// to know whether the rest of the descriptor is its own (a copy of the segment's field on
+    /// the descriptor's line: the segment headers all sit at the same offset modulo every
+    /// cache's way size, so their first lines evict each other).
+    pub owner: AtomicPtr<Heap>,
+    /// Owner-only copy of `GEOMETRY[class]`'s `span` (and `magic` above), next to `blocks`
+    /// for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these plain fields
+    /// may be mid-update when they look.)
     pub span: usize,
     /// Owner-only: blocks handed out and not returned to this zone, plus 1 while the zone
     /// heads its class list (a pin, so that its blocks going back never make it read 0: a
@@ -113,9 +120,25 @@ pub struct Zone {
     pub state: AtomicU8,
     /// Made while FT_MALLOC_GUARD was on: free blocks are poisoned, live ones carry canaries.
     pub guarded: AtomicBool,
+    /// Owner-only copy of `GEOMETRY[class].bsize` (off the first line: the fast paths do not
+    /// read it).
+    pub bsize: usize,
     /// Owner-only links of the heap's class list.
     pub next: *mut Zone,
     pub prev: *mut Zone,
+}
+
+/// A zone descriptor in a segment header, with room for the zone's `requested` array.
+#[repr(C)]
+pub struct ZoneSlot {
+    pub zone: Zone,
+    /// The `requested` array of the zone, when its class has at most `HEADER_ARRAY_ENTRIES`
+    /// blocks (256 bytes and up, see `segment::requested_array`). Here, beside the descriptor,
+    /// the arrays of a segment's zones lie at different offsets, where at the zones' starts
+    /// they would all sit on slice boundaries, at the same offset modulo every cache's way
+    /// size (they evicted each other, and the blocks' first lines). A small program's first
+    /// zones have their descriptors and arrays in the header's first page.
+    pub requested: [AtomicU16; HEADER_ARRAY_ENTRIES],
 }
 
 impl Zone {
@@ -123,16 +146,17 @@ impl Zone {
     #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Zone = Zone {
         magic: 0,
-        start: ptr::null_mut(),
+        requested: ptr::null(),
         blocks: ptr::null_mut(),
         free: ptr::null_mut(),
-        bsize: 0,
+        owner: AtomicPtr::new(ptr::null_mut()),
         span: 0,
         used: 0,
         extended: 0,
         class: AtomicU8::new(0),
         state: AtomicU8::new(ZONE_UNUSED),
         guarded: AtomicBool::new(false),
+        bsize: 0,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
     };
@@ -148,13 +172,15 @@ pub struct Segment {
     /// Owner-only: bit `i` set when slice `i` was used since the segment was last purged, so a
     /// zone made there must clear its `requested` array.
     pub dirty_mask: u64,
-    /// Owner-only: links of the heap's list of segments with free slices.
+    /// Owner-only: link of the heap's list of segments with free slices (`prev` below).
     pub next: *mut Segment,
-    pub prev: *mut Segment,
-    /// Always 0. The owner's `free` reads a free slice's map entry (0) as the offset of a zone
-    /// descriptor, i.e. this header read as a `Zone`: this word is that zone's `span`, so the
-    /// pointer fails the range test without a test for 0 (see `segment::owner_zone_at`).
+    /// Always null and 0. `free` reads a free slice's map entry (0) as the offset of a zone
+    /// descriptor, i.e. this header read as a `Zone`: these words are that zone's `owner` and
+    /// `span`, so the pointer is nobody's and fails the range test without a test for 0 (see
+    /// `segment::zone_at_unchecked`).
+    pub zero_owner: AtomicPtr<Heap>,
     pub zero_span: usize,
+    pub prev: *mut Segment,
     /// Whether the segment is in its heap's list of segments with free slices.
     pub in_avail: bool,
     /// Owner-only: whether the segment is counted in its heap's `empty_segments` (it became
@@ -171,11 +197,68 @@ pub struct Segment {
     pub purge_new: u64,
     /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
     pub next_all: AtomicPtr<Segment>,
-    /// Slice map (see module doc).
-    pub slice_zone: [AtomicU32; SLICES_PER_SEGMENT],
-    /// Zone descriptors, indexed by a zone's first slice.
-    pub zones: [Zone; SLICES_PER_SEGMENT],
+    /// Slice map (see module doc), at one of `SEGMENT_COLOURS` places picked by bits
+    /// `SEGMENT_SHIFT..` of the segment's address (`Segment::slice_entry`). Segment headers
+    /// all sit at the same offset modulo every cache's way size; one map each at the same
+    /// place, the maps of more segments than a cache has ways would evict each other.
+    pub slice_map: [AtomicU32; SLICES_PER_SEGMENT * SEGMENT_COLOURS],
+    /// Zone descriptors, indexed by a zone's first slice (`Segment::zone`).
+    pub zones: [ZoneSlot; SLICES_PER_SEGMENT],
 }
+
+/// Colours of segments (a power of two): a segment's colour, bits `SEGMENT_SHIFT..` of its
+/// address, picks where its slice map lies in its header. Eight, so that the maps of up to 64
+/// segments (256 MiB) share no set of an 8-way cache, and the maps of all colours lie in the
+/// header's first page with the first descriptors (a small program touches one header page).
+pub const SEGMENT_COLOURS: usize = 8;
+
+/// Entries of a `requested` array in a zone descriptor (`Zone::requested_slot`).
+pub const HEADER_ARRAY_ENTRIES: usize = 256;
+
+impl Segment {
+    /// Entry `i` of the slice map: in the copy of colour `(address >> SEGMENT_SHIFT) %
+    /// SEGMENT_COLOURS`. For a pointer `p` in the segment, the entry of its slice is at byte
+    /// `(p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK` of `slice_map`: one shift and one mask
+    /// (`segment::zone_at_unchecked`).
+    #[inline(always)]
+    pub fn slice_entry(&self, i: usize) -> &AtomicU32 {
+        &self.slice_map[slice_entry_index(self as *const Segment as usize, i)]
+    }
+}
+
+/// The index in `slice_map` of the entry of slice `i` of the segment at `seg`.
+pub const fn slice_entry_index(seg: usize, i: usize) -> usize {
+    let colour = (seg >> SEGMENT_SHIFT) & (SEGMENT_COLOURS - 1);
+    colour * SLICES_PER_SEGMENT + (i & (SLICES_PER_SEGMENT - 1))
+}
+
+impl Segment {
+    /// The descriptor of the zone whose first slice is `first` (an address only: no reference
+    /// is made, so a descriptor another thread writes may be read through it with care).
+    ///
+    /// # Safety
+    /// `seg` is a mapped segment header.
+    #[inline(always)]
+    pub unsafe fn zone(seg: *mut Segment, first: usize) -> *mut Zone {
+        // SAFETY: the index is masked into the array, in the mapped header (caller's contract).
+        unsafe { ptr::addr_of_mut!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)].zone) }
+    }
+}
+
+/// Byte offset, from its segment, of the descriptor of the zone whose first slice is `first`
+/// (the low half of its slice map entries).
+pub const fn descriptor_offset(first: usize) -> usize {
+    ZONES_OFFSET + first * size_of::<ZoneSlot>()
+}
+
+/// The first slice of the zone whose descriptor lies at byte `offset` of its segment.
+pub const fn first_of_descriptor(offset: usize) -> usize {
+    (offset - ZONES_OFFSET) / size_of::<ZoneSlot>()
+}
+
+/// See `Segment::slice_entry`.
+pub const SLICE_MAP_INDEX_MASK: usize = (SLICES_PER_SEGMENT * SEGMENT_COLOURS - 1) << 2;
+const _: () = assert!(SEGMENT_SHIFT - SLICE_SHIFT == SLICES_PER_SEGMENT.trailing_zeros());
 
 pub use crate::size_class::DIRECT_ENTRIES;
 
@@ -291,4 +374,44 @@ pub const ZONES_OFFSET: usize = core::mem::offset_of!(Segment, zones);
 const _: () = assert!(size_of::<Segment>() <= SLICE_SIZE);
 const _: () =
     assert!(core::mem::offset_of!(Segment, zero_span) == core::mem::offset_of!(Zone, span));
-const _: () = assert!(ZONES_OFFSET + SLICES_PER_SEGMENT * size_of::<Zone>() < u16::MAX as usize);
+const _: () =
+    assert!(core::mem::offset_of!(Segment, zero_owner) == core::mem::offset_of!(Zone, owner));
+const _: () = assert!(core::mem::offset_of!(Zone, used) + 4 <= 64);
+const _: () = assert!(descriptor_offset(SLICES_PER_SEGMENT) < u16::MAX as usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_slice_map_index_is_the_entry_of_the_slice() {
+        // Segments of every colour, pointers at both ends and inside each slice.
+        for seg_index in 0x1ffff0usize..0x200010 {
+            let seg = seg_index << SEGMENT_SHIFT;
+            for i in 0..SLICES_PER_SEGMENT {
+                for off in [0, 1, 4095, 4096, 40000, SLICE_SIZE - 1] {
+                    let p = seg + (i << SLICE_SHIFT) + off;
+                    assert_eq!(
+                        (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK,
+                        4 * slice_entry_index(seg, i)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn header_layout() {
+        // The maps of every colour and the first zones' descriptors and arrays are in the
+        // header's first page (a small program touches one header page).
+        assert!(
+            core::mem::offset_of!(Segment, slice_map)
+                + size_of::<AtomicU32>() * SLICES_PER_SEGMENT * SEGMENT_COLOURS
+                <= ZONES_OFFSET
+        );
+        assert!(descriptor_offset(3) <= PAGE_SIZE);
+        assert!(size_of::<Segment>() <= SLICE_SIZE);
+        assert_eq!(descriptor_offset(0), ZONES_OFFSET);
+        assert_eq!(first_of_descriptor(descriptor_offset(37)), 37);
+    }
+}
