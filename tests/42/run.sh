@@ -15,6 +15,11 @@
 #                        ASLR off with setarch -R when possible, as it adds
 #                        +-3 pages of noise): 255 <= test1 - test0 <= 272
 #   42.pagefaults_test2  test2 - test0 <= 3
+#   42.makefile          in a copy of the sources: `make` twice (nothing to do the
+#                        second time), `HOSTTYPE=Testing make` (the link points at
+#                        libft_malloc_Testing.so), `make` (back at the default
+#                        name), `make -j2 re` (both libraries gone, the default
+#                        one rebuilt, and the link)
 . "$(dirname "${BASH_SOURCE[0]}")/../c/common.sh"
 
 DIR="$TESTS_ROOT/42"
@@ -138,4 +143,31 @@ if wanted 42.pagefaults_test1 || wanted 42.pagefaults_test2; then
 		fi
 	fi
 fi
+# The rules an evaluator runs, in a copy (fclean must not remove the library under test).
+if wanted 42.makefile; then
+	M="$B/makefile"
+	rm -rf "$M" && mkdir -p "$M"
+	cp -r "$REPO_ROOT/Makefile" "$REPO_ROOT/Cargo.toml" "$REPO_ROOT/src" "$REPO_ROOT/include" "$M/"
+	[ -f "$REPO_ROOT/Cargo.lock" ] && cp "$REPO_ROOT/Cargo.lock" "$M/"
+	default="libft_malloc_$(uname -m)_$(uname -s).so"
+	why=
+	mk() { timeout -k 5 600 make -C "$M" --no-print-directory "$@" >"$B/makefile.log" 2>&1 || why="make $* failed (log: $B/makefile.log)"; }
+	link_is() { [ "$(readlink "$M/libft_malloc.so")" = "$1" ] || why="${why:-after $2, libft_malloc.so -> $(readlink "$M/libft_malloc.so"), want $1}"; }
+	mk
+	link_is "$default" "make"
+	[ -z "$why" ] && mk && ! grep -q "Nothing to be done" "$B/makefile.log" && why="a second make did something: $(head -c 300 "$B/makefile.log")"
+	[ -z "$why" ] && HOSTTYPE=Testing mk && link_is libft_malloc_Testing.so "HOSTTYPE=Testing make"
+	[ -z "$why" ] && mk && link_is "$default" "make after HOSTTYPE=Testing make"
+	[ -z "$why" ] && mk -j2 re && link_is "$default" "make -j2 re"
+	if [ -z "$why" ] && { [ ! -f "$M/$default" ] || [ -e "$M/libft_malloc_Testing.so" ]; }; then
+		why="after make -j2 re: $(cd "$M" && ls libft_malloc*.so 2>/dev/null | tr '\n' ' ')"
+	fi
+	if [ -z "$why" ]; then
+		pass 42.makefile
+		rm -rf "$M"
+	else
+		fail 42.makefile "$why"
+	fi
+fi
+
 finish
