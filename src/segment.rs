@@ -12,8 +12,9 @@ use crate::registry::{self, REGISTRY};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SIZE,
-    SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED, ZONE_UNUSED,
+    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SHIFT,
+    SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
+    ZONE_UNUSED,
 };
 
 /// Every slice but the header.
@@ -343,8 +344,7 @@ pub unsafe fn zone_create(
         }
         let start = (seg as *mut u8).add(first << SLICE_SHIFT);
         let requested = requested_array(seg, first, c);
-        // An array in the header may hold a former zone's entries whatever the slices.
-        if g.header_array || (*seg).dirty_mask & bits != 0 {
+        if (*seg).dirty_mask & bits != 0 {
             ptr::write_bytes(requested as *mut u8, 0, 2 * g.nblocks);
         }
         (*seg).dirty_mask |= bits;
@@ -780,21 +780,16 @@ pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone, 
 }
 
 /// The `requested` array of a zone of class `class` (masked into `GEOMETRY`) whose first slice
-/// is `first` in segment `seg`: at the zone's start, or, for the classes whose geometry says
-/// so, beside its descriptor (`ZoneSlot::requested`).
+/// is `first` in segment `seg`: `colour` cache lines past the zone's start, the colour picked
+/// by the segment and the slice, so that the arrays of zones of one class, in one segment or
+/// in several, start on different lines (see `size_class::COLOUR_ROOM`). It ends before the
+/// zone's blocks, inside the segment, whatever `first` and `class` are.
 #[inline(always)]
 pub fn requested_array(seg: *mut Segment, first: usize, class: usize) -> *const AtomicU16 {
     let g = &GEOMETRY[class & (GEOMETRY_ENTRIES - 1)];
-    if g.header_array {
-        // SAFETY: only an address is computed (no reference): the descriptor lies in the
-        // header.
-        unsafe {
-            ptr::addr_of!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)].requested)
-                as *const AtomicU16
-        }
-    } else {
-        (seg as usize + (first << SLICE_SHIFT)) as *const AtomicU16
-    }
+    let first = first & (SLICES_PER_SEGMENT - 1);
+    let colour = ((seg as usize >> SEGMENT_SHIFT) * 11 + first * 7) % g.colours.max(1);
+    (seg as usize + (first << SLICE_SHIFT) + colour * 64) as *const AtomicU16
 }
 
 /// Where a pointer into a zone stands.

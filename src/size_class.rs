@@ -6,8 +6,7 @@
 //! every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
 
 use crate::types::{
-    HEADER_ARRAY_ENTRIES, MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE,
-    SMALL_MAX,
+    MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX,
 };
 
 /// Number of size classes.
@@ -130,9 +129,8 @@ const fn align_up(x: usize, a: usize) -> usize {
     (x + a - 1) & !(a - 1)
 }
 
-/// Zone layout of one class over `slices` slices: `[requested: u16 × nblocks][pad][blocks]`,
-/// or, for the classes of at most `HEADER_ARRAY_ENTRIES` blocks a zone (256 bytes and up), just
-/// `[blocks]`, their `requested` array being in the segment header (`Segment::arrays`).
+/// Zone layout of one class over `slices` slices: `[pad][requested: u16 × nblocks][pad][blocks]`,
+/// the array starting at one of `colours` cache lines (`segment::requested_array`).
 #[derive(Clone, Copy)]
 pub struct Geometry {
     /// `ceil(2^64 / bsize)`: see [`block_index`] (first, so that its address is the entry's).
@@ -145,16 +143,31 @@ pub struct Geometry {
     /// Offset of block 0 from the zone start.
     pub blocks_offset: usize,
     pub slices: usize,
-    /// Whether the zone's `requested` array is in the segment header (`segment::requested_array`).
-    pub header_array: bool,
+    /// The cache lines, from the zone start, where the `requested` array may start: `colours`
+    /// of them, 0, 64, 128, ... (the array ends before `blocks_offset`).
+    pub colours: usize,
 }
 
-const fn blocks_fitting(c: usize, slices: usize) -> usize {
+/// Bytes kept in front of the blocks of the classes of `COLOUR_MIN_SIZE` bytes and up, beyond
+/// their `requested` array, so that the array can start at one of several cache lines. Zones
+/// start on slice boundaries (64 KiB): arrays at their very start would all sit at the same
+/// offset modulo every cache's way size, and evict each other (`bench/ring`, random sizes of
+/// up to 8 KiB: a cache miss on most `free`s). Their arrays are of 4 lines or less; a smaller
+/// class's array spreads over many lines anyway, and the room would cost it more blocks. The
+/// room costs at most two blocks of a zone, and none where the blocks' alignment leaves as
+/// much already; a class whose first block it would push onto one more page goes without
+/// (a zone's first block shares the page of its array: a thread that uses one block of a
+/// class touches one page of its zone), and its array starts at one of the lines that the
+/// alignment leaves.
+const COLOUR_ROOM: usize = 1024;
+const COLOUR_MIN_SIZE: usize = 512;
+
+const fn blocks_fitting(c: usize, slices: usize, room: usize) -> usize {
     let zone = slices * SLICE_SIZE;
     let s = class_size(c);
     let a = class_align(c);
     let mut n = zone / (s + 2);
-    while n > 0 && align_up(2 * n, a) + n * s > zone {
+    while n > 0 && align_up(2 * n + room, a) + n * s > zone {
         n -= 1;
     }
     n
@@ -195,32 +208,41 @@ pub fn block_index(off: usize, magic: &u64) -> (usize, bool) {
     (high as usize, low < *magic)
 }
 
-const fn geometry(c: usize) -> Geometry {
-    let s = class_size(c);
-    // With the array in the header: as many whole blocks as the slices hold.
+/// The layout of class `c` with `room` bytes kept in front of the blocks.
+const fn layout(c: usize, room: usize) -> Geometry {
     let mut slices = 1;
-    while slices * SLICE_SIZE / s < MIN_BLOCKS_PER_ZONE {
+    while blocks_fitting(c, slices, room) < MIN_BLOCKS_PER_ZONE {
         slices += 1;
     }
-    let header_array = slices * SLICE_SIZE / s <= HEADER_ARRAY_ENTRIES;
-    let (nblocks, blocks_offset) = if header_array {
-        (slices * SLICE_SIZE / s, 0)
-    } else {
-        slices = 1;
-        while blocks_fitting(c, slices) < MIN_BLOCKS_PER_ZONE {
-            slices += 1;
-        }
-        let n = blocks_fitting(c, slices);
-        (n, align_up(2 * n, class_align(c)))
-    };
+    let nblocks = blocks_fitting(c, slices, room);
+    let s = class_size(c) as u64;
+    let blocks_offset = align_up(2 * nblocks + room, class_align(c));
     Geometry {
-        bsize: s,
-        magic: magic_of(s as u64),
+        bsize: s as usize,
+        magic: magic_of(s),
         nblocks,
-        span: nblocks * s,
+        span: nblocks * s as usize,
         blocks_offset,
         slices,
-        header_array,
+        colours: (blocks_offset - 2 * nblocks) / 64 + 1,
+    }
+}
+
+/// The pages a zone's first block reaches into.
+const fn first_block_pages(g: &Geometry) -> usize {
+    (g.blocks_offset + g.bsize).div_ceil(crate::types::PAGE_SIZE)
+}
+
+const fn geometry(c: usize) -> Geometry {
+    let plain = layout(c, 0);
+    if class_size(c) < COLOUR_MIN_SIZE {
+        return plain;
+    }
+    let roomy = layout(c, COLOUR_ROOM);
+    if roomy.slices == plain.slices && first_block_pages(&roomy) == first_block_pages(&plain) {
+        roomy
+    } else {
+        plain
     }
 }
 
@@ -237,7 +259,7 @@ const fn build_geometry() -> [Geometry; GEOMETRY_ENTRIES] {
         span: 0,
         blocks_offset: 0,
         slices: 0,
-        header_array: false,
+        colours: 1,
     }; GEOMETRY_ENTRIES];
     let mut c = 0;
     while c < CLASS_COUNT {
@@ -337,13 +359,12 @@ mod tests {
             assert!(g.nblocks >= MIN_BLOCKS_PER_ZONE);
             assert_eq!((g.slices * SLICE_SIZE) % crate::types::PAGE_SIZE, 0);
             assert!(g.blocks_offset + g.nblocks * class_size(c) <= g.slices * SLICE_SIZE);
-            if g.header_array {
-                assert!(g.nblocks <= HEADER_ARRAY_ENTRIES);
-                assert_eq!(g.blocks_offset, 0);
-                // no whole block fits in what is left
-                assert!(g.slices * SLICE_SIZE - g.span < class_size(c));
-            } else {
-                assert!(g.blocks_offset >= 2 * g.nblocks);
+            assert!(g.blocks_offset >= 2 * g.nblocks);
+            // the last colour's array ends before the blocks
+            assert!((g.colours - 1) * 64 + 2 * g.nblocks <= g.blocks_offset);
+            assert!(g.colours >= 1);
+            if class_size(c) >= COLOUR_MIN_SIZE {
+                assert!(g.colours >= 4, "class {c}");
             }
             assert_eq!(g.blocks_offset % class_align(c), 0);
         }

@@ -3,14 +3,14 @@
 //! ```text
 //!  address space
 //!  ├── Segment (4 MiB, aligned to 4 MiB, one mmap, registered in `registry`)
-//!  │     slice 0  : the Segment header below (owner heap, slice map, 64 Zone descriptors,
-//!  │                each with the `requested` array of a zone of 256-byte blocks and up)
+//!  │     slice 0  : the Segment header below (owner heap, slice map, 64 Zone descriptors)
 //!  │     slice 1..: zones, each a run of 64 KiB slices holding blocks of ONE size class
 //!  │                ┌──────────────┬───────────────────────────────────────────┐
 //!  │       zone  =  │ requested[]  │ block 0 │ block 1 │ ...   │ block n-1     │
 //!  │                │ u16 per block│ (bsize bytes each, aligned to lowbit(bsize)│
 //!  │                └──────────────┴───────────────────────────────────────────┘
-//!  │                (classes of 256 bytes and up: no array here, blocks from the start)
+//!  │                (the array starts a zone-dependent number of cache lines in:
+//!  │                 `segment::requested_array`)
 //!  └── LARGE mapping (one mmap per block, > SMALL_MAX), recorded in `large`'s table
 //! ```
 //!
@@ -128,19 +128,6 @@ pub struct Zone {
     pub prev: *mut Zone,
 }
 
-/// A zone descriptor in a segment header, with room for the zone's `requested` array.
-#[repr(C)]
-pub struct ZoneSlot {
-    pub zone: Zone,
-    /// The `requested` array of the zone, when its class has at most `HEADER_ARRAY_ENTRIES`
-    /// blocks (256 bytes and up, see `segment::requested_array`). Here, beside the descriptor,
-    /// the arrays of a segment's zones lie at different offsets, where at the zones' starts
-    /// they would all sit on slice boundaries, at the same offset modulo every cache's way
-    /// size (they evicted each other, and the blocks' first lines). A small program's first
-    /// zones have their descriptors and arrays in the header's first page.
-    pub requested: [AtomicU16; HEADER_ARRAY_ENTRIES],
-}
-
 impl Zone {
     /// A descriptor of no zone, with an empty free list (used to initialise statics only).
     #[allow(clippy::declare_interior_mutable_const)]
@@ -203,7 +190,7 @@ pub struct Segment {
     /// place, the maps of more segments than a cache has ways would evict each other.
     pub slice_map: [AtomicU32; SLICES_PER_SEGMENT * SEGMENT_COLOURS],
     /// Zone descriptors, indexed by a zone's first slice (`Segment::zone`).
-    pub zones: [ZoneSlot; SLICES_PER_SEGMENT],
+    pub zones: [Zone; SLICES_PER_SEGMENT],
 }
 
 /// Colours of segments (a power of two): a segment's colour, bits `SEGMENT_SHIFT..` of its
@@ -211,9 +198,6 @@ pub struct Segment {
 /// segments (256 MiB) share no set of an 8-way cache, and the maps of all colours lie in the
 /// header's first page with the first descriptors (a small program touches one header page).
 pub const SEGMENT_COLOURS: usize = 8;
-
-/// Entries of a `requested` array in a zone descriptor (`Zone::requested_slot`).
-pub const HEADER_ARRAY_ENTRIES: usize = 256;
 
 impl Segment {
     /// Entry `i` of the slice map: in the copy of colour `(address >> SEGMENT_SHIFT) %
@@ -241,19 +225,19 @@ impl Segment {
     #[inline(always)]
     pub unsafe fn zone(seg: *mut Segment, first: usize) -> *mut Zone {
         // SAFETY: the index is masked into the array, in the mapped header (caller's contract).
-        unsafe { ptr::addr_of_mut!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)].zone) }
+        unsafe { ptr::addr_of_mut!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)]) }
     }
 }
 
 /// Byte offset, from its segment, of the descriptor of the zone whose first slice is `first`
 /// (the low half of its slice map entries).
 pub const fn descriptor_offset(first: usize) -> usize {
-    ZONES_OFFSET + first * size_of::<ZoneSlot>()
+    ZONES_OFFSET + first * size_of::<Zone>()
 }
 
 /// The first slice of the zone whose descriptor lies at byte `offset` of its segment.
 pub const fn first_of_descriptor(offset: usize) -> usize {
-    (offset - ZONES_OFFSET) / size_of::<ZoneSlot>()
+    (offset - ZONES_OFFSET) / size_of::<Zone>()
 }
 
 /// See `Segment::slice_entry`.
@@ -402,14 +386,14 @@ mod tests {
 
     #[test]
     fn header_layout() {
-        // The maps of every colour and the first zones' descriptors and arrays are in the
-        // header's first page (a small program touches one header page).
+        // The maps of every colour and the descriptors of the zones of the first 14 slices are
+        // in the header's first page (a small program touches one header page).
         assert!(
             core::mem::offset_of!(Segment, slice_map)
                 + size_of::<AtomicU32>() * SLICES_PER_SEGMENT * SEGMENT_COLOURS
                 <= ZONES_OFFSET
         );
-        assert!(descriptor_offset(3) <= PAGE_SIZE);
+        assert!(descriptor_offset(15) <= PAGE_SIZE);
         assert!(size_of::<Segment>() <= SLICE_SIZE);
         assert_eq!(descriptor_offset(0), ZONES_OFFSET);
         assert_eq!(first_of_descriptor(descriptor_offset(37)), 37);
