@@ -83,7 +83,41 @@ fn locks() -> [&'static SpinLock; LOCKS] {
 static FORK_TAKEN: AtomicU32 = AtomicU32::new(0);
 const _: () = assert!(LOCKS <= 32);
 
+/// Forks begun (prepared) and not ended (parent handler) inside a fork of this process: a
+/// signal handler that forks while its thread is itself between fork_prepare and fork_parent.
+/// That thread holds every lock then, so the nested fork takes none, and must neither record
+/// that in FORK_TAKEN (the outer fork_parent would then release nothing: every later slow
+/// path would spin for ever) nor release the outer fork's locks.
+static FORK_NESTED: AtomicU32 = AtomicU32::new(0);
+
+// glibc's lock of its list of stdio streams. glibc's `fork` takes it after the prepare
+// handlers, and `fflush(NULL)` holds it while it waits for each stream's lock, which
+// `getline` holds while it calls `realloc`: taking ours first would make a cycle (a thread in
+// fork holding ours and waiting for the list, a thread in fflush holding the list and waiting
+// for a stream, a thread in getline holding the stream and waiting for ours). So fork_prepare
+// takes the list lock before ours, as glibc does before its own malloc's (it is recursive:
+// glibc's own taking of it in `fork` nests inside ours).
+#[cfg(target_env = "gnu")]
+extern "C" {
+    fn _IO_list_lock();
+    fn _IO_list_unlock();
+    fn _IO_list_resetlock();
+}
+
+/// How many times this process's fork_prepare took the stdio list lock and fork_parent has not
+/// released it (more than once in nested forks). A child forked inside a fork resets it with
+/// the lock, so that the outer fork's parent handler, which that child runs too, does not
+/// release a lock it no longer holds (a recursive lock's count would go below zero).
+#[cfg(target_env = "gnu")]
+static IO_LIST_HELD: AtomicU32 = AtomicU32::new(0);
+
 extern "C" fn fork_prepare() {
+    // SAFETY: glibc's exported stdio list lock functions, with no arguments.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        _IO_list_lock();
+        IO_LIST_HELD.fetch_add(1, Ordering::Relaxed);
+    }
     let mut taken = 0u32;
     for (i, l) in locks().iter().enumerate() {
         if !l.held_by_me() {
@@ -91,23 +125,51 @@ extern "C" fn fork_prepare() {
             taken |= 1 << i;
         }
     }
-    FORK_TAKEN.store(taken, Ordering::Relaxed);
+    if taken == 0 {
+        // Only a fork inside fork_prepare..fork_parent finds every lock held by its own thread.
+        FORK_NESTED.fetch_add(1, Ordering::Relaxed);
+    } else {
+        FORK_TAKEN.store(taken, Ordering::Relaxed);
+    }
 }
 
 extern "C" fn fork_parent() {
-    let taken = FORK_TAKEN.load(Ordering::Relaxed);
-    for (i, l) in locks().iter().enumerate() {
-        if taken & (1 << i) != 0 {
-            l.unlock();
+    let nested = FORK_NESTED.load(Ordering::Relaxed);
+    if nested != 0 {
+        FORK_NESTED.store(nested - 1, Ordering::Relaxed);
+    } else {
+        let taken = FORK_TAKEN.load(Ordering::Relaxed);
+        for (i, l) in locks().iter().enumerate() {
+            if taken & (1 << i) != 0 {
+                l.unlock();
+            }
+        }
+    }
+    // SAFETY: as in fork_prepare, which took it.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        let held = IO_LIST_HELD.load(Ordering::Relaxed);
+        if held != 0 {
+            IO_LIST_HELD.store(held - 1, Ordering::Relaxed);
+            _IO_list_unlock();
         }
     }
 }
 
 extern "C" fn fork_child() {
     // The child has one thread: every lock is free. Heaps of the parent's other threads stay
-    // with their zones; blocks freed into them go on their remote lists, harmlessly.
+    // with their zones; blocks freed into them go on their remote lists, harmlessly. (A child
+    // forked by a signal handler inside a fork then runs the outer fork's parent handler: it
+    // releases free locks, which changes nothing.)
     for l in locks() {
         l.reset();
+    }
+    FORK_NESTED.store(0, Ordering::Relaxed);
+    // SAFETY: as in fork_prepare; glibc already reset it in the child, again changes nothing.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        IO_LIST_HELD.store(0, Ordering::Relaxed);
+        _IO_list_resetlock();
     }
 }
 

@@ -11,6 +11,21 @@
  *                thread loops on malloc/free (the idea of glibc's
  *                tst-mallocfork2); children _exit(0) at once; 300 forks.
  *                alarm(30) turns a deadlock into a failure.
+ *  fork_nested   fork() from a SIGPROF handler (every 200 us) that interrupts
+ *                the main thread's own fork() loop, so that a fork runs between
+ *                another's atfork prepare and parent handlers; the main thread
+ *                mallocs LARGE blocks (a lock) between its forks. 600 forks;
+ *                alarm(30). (glibc's tst-mallocfork2: the nested fork took no
+ *                lock, recorded that over the outer fork's record, and the
+ *                outer fork then released none: the next slow path spun for
+ *                ever.)
+ *  fork_stdio    for 1.5 s, one thread forks, two getline() a 50 KB line
+ *                (holding the stream's lock while realloc runs) and one calls
+ *                fflush(NULL) (holding glibc's list of streams while it takes
+ *                each stream's lock); alarm(30). (glibc's
+ *                tst-malloc-fork-deadlock: the allocator's locks must come after
+ *                that list in fork, as glibc's fork takes it after the prepare
+ *                handlers.)
  */
 #include "t.h"
 #include <pthread.h>
@@ -278,4 +293,125 @@ static void fork_signal(void)
 	alarm(0);
 }
 
-T_MAIN(T(fork_threads), T(fork_signal))
+/* ---------------------------------------------------------------- */
+
+#define NESTED_FORKS 600
+
+static void on_prof_fork(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	errno = saved;
+}
+
+static void fork_nested(void)
+{
+	struct sigaction sa;
+	struct itimerval it;
+
+	alarm(30); /* default action kills us: a deadlock becomes a failure */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_prof_fork;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction failed");
+	it.it_interval.tv_sec = 0;
+	it.it_interval.tv_usec = 200;
+	it.it_value = it.it_interval;
+	CHECK(setitimer(ITIMER_PROF, &it, NULL) == 0, "setitimer failed");
+	for (int i = 0; i < NESTED_FORKS; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		CHECK(pid > 0, "fork failed");
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		void *p = malloc(100000);
+		CHECK(p != NULL, "malloc failed");
+		memset(p, 1, 100000);
+		free(p);
+	}
+	memset(&it, 0, sizeof it);
+	setitimer(ITIMER_PROF, &it, NULL);
+	alarm(0);
+	t_heap_check(5000, 23);
+}
+
+static volatile int stdio_stop;
+
+static void *stdio_forker(void *arg)
+{
+	(void)arg;
+	while (!stdio_stop) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	return NULL;
+}
+
+static void *stdio_reader(void *arg)
+{
+	FILE *f = fopen((const char *)arg, "r");
+	if (f == NULL)
+		return (void *)1;
+	while (!stdio_stop) {
+		char *line = NULL;
+		size_t n = 0;
+		rewind(f);
+		if (getline(&line, &n, f) != 50001) {
+			free(line);
+			fclose(f);
+			return (void *)1;
+		}
+		free(line);
+	}
+	fclose(f);
+	return NULL;
+}
+
+static void *stdio_flusher(void *arg)
+{
+	(void)arg;
+	while (!stdio_stop)
+		fflush(NULL);
+	return NULL;
+}
+
+static void fork_stdio(void)
+{
+	char path[] = "/tmp/ft_malloc_fork_stdio_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp failed");
+	FILE *f = fdopen(fd, "w");
+	CHECK(f != NULL, "fdopen failed");
+	for (int i = 0; i < 50000; i++)
+		fputc('x', f);
+	fputc('\n', f);
+	fclose(f);
+
+	alarm(30); /* default action kills us: a deadlock becomes a failure */
+	pthread_t th[4];
+	CHECK(pthread_create(&th[0], NULL, stdio_forker, NULL) == 0, "pthread_create");
+	CHECK(pthread_create(&th[1], NULL, stdio_reader, path) == 0, "pthread_create");
+	CHECK(pthread_create(&th[2], NULL, stdio_reader, path) == 0, "pthread_create");
+	CHECK(pthread_create(&th[3], NULL, stdio_flusher, NULL) == 0, "pthread_create");
+	usleep(1500 * 1000);
+	stdio_stop = 1;
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		CHECK(pthread_join(th[i], &r) == 0 && r == NULL, "thread %d failed", i);
+	}
+	unlink(path);
+	alarm(0);
+}
+
+T_MAIN(T(fork_threads), T(fork_signal), T(fork_nested), T(fork_stdio))
