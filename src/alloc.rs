@@ -29,7 +29,7 @@ fn fast_path_segment(a: usize) -> bool {
     debug::below_fast_free_limit(index) && unsafe { REGISTRY.contains_index(index) }
 }
 
-/// `malloc`: a block of at least `size` bytes, 16-aligned when `size >= 16` (8 below); a unique
+/// `malloc`: a block of at least `size` bytes, 16-aligned (whatever the size); a unique
 /// pointer for 0. Null with errno ENOMEM when `size` is too large or memory is exhausted.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {

@@ -1,29 +1,29 @@
 //! Size classes and the geometry of the zone that serves each one, all computed at compile time.
 //!
-//! Classes: 8; 16 to 128 in steps of 16; then four classes per power of two up to 1 KiB (160,
+//! Classes: 16 to 128 in steps of 16; then four classes per power of two up to 1 KiB (160,
 //! 192, 224, 256, 320, ...), and five above (1152, 1280, 1536, 1792, 2048, 2304, ...) up to
 //! `SMALL_MAX`. Internal waste is at most 25% (at the first class of a group below 1 KiB) and
-//! every class of 16 bytes or more is a multiple of 16, so blocks are 16-aligned.
+//! every class is a multiple of 16, so every block is 16-aligned, as glibc's are (C11 asks
+//! malloc(1) for the alignment of `max_align_t`; programs that tag the low four bits of their
+//! pointers rely on it, and glibc's own tst-mallocalign1 checks it).
 
 use crate::types::{
     MAX_ZONE_ALIGN, MIN_BLOCKS_PER_ZONE, SLICES_PER_SEGMENT, SLICE_SIZE, SMALL_MAX,
 };
 
 /// Number of size classes.
-pub const CLASS_COUNT: usize = 46;
+pub const CLASS_COUNT: usize = 45;
 
 /// First class of the groups above 1 KiB, which have five classes each.
-const FINE_FIRST: usize = 21;
+const FINE_FIRST: usize = 20;
 
 /// Block size of class `c`.
 pub const fn class_size(c: usize) -> usize {
-    if c == 0 {
-        8
-    } else if c <= 8 {
-        16 * c
+    if c < 8 {
+        16 * (c + 1)
     } else if c < FINE_FIRST {
-        let group = (c - 9) / 4;
-        let step = (c - 9) % 4;
+        let group = (c - 8) / 4;
+        let step = (c - 8) % 4;
         let base = 128 << group;
         base + (step + 1) * (base / 4)
     } else {
@@ -40,14 +40,14 @@ const FINE_EIGHTHS: [usize; 5] = [1, 2, 4, 6, 8];
 
 /// Class of a request of `size` bytes, computed (`size <= SMALL_MAX`).
 pub const fn class_of_computed(size: usize) -> usize {
-    if size <= 8 {
+    if size <= 16 {
         0
     } else if size <= 128 {
-        size.div_ceil(16)
+        size.div_ceil(16) - 1
     } else if size <= 1024 {
         let bit = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize; // floor(log2(size-1))
         let step = ((size - 1) >> (bit - 2)) & 3;
-        9 + (bit - 7) * 4 + step
+        8 + (bit - 7) * 4 + step
     } else {
         let bit = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize;
         let base = 1 << bit;
@@ -298,14 +298,13 @@ mod tests {
             if c > 0 {
                 assert!(class_size(c - 1) < size, "size {size} not smallest");
             }
-            if size >= 16 {
-                assert_eq!(class_size(c) % 16, 0);
-            }
+            // every block 16-aligned, for every size
+            assert_eq!(class_size(c) % 16, 0);
             // internal waste: under 16 bytes up to 128, at most 25% above
             if size > 128 {
                 assert!((class_size(c) - size) * 4 <= class_size(c), "size {size}");
             } else {
-                assert!(class_size(c) - size < 16, "size {size}");
+                assert!(class_size(c) - size.max(1) < 16, "size {size}");
             }
         }
     }
