@@ -12,9 +12,8 @@ use crate::registry::{self, REGISTRY};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SHIFT,
-    SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
-    ZONE_UNUSED,
+    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SIZE,
+    SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED, ZONE_UNUSED,
 };
 
 /// Every slice but the header.
@@ -788,7 +787,9 @@ pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone, 
 pub fn requested_array(seg: *mut Segment, first: usize, class: usize) -> *const AtomicU16 {
     let g = &GEOMETRY[class & (GEOMETRY_ENTRIES - 1)];
     let first = first & (SLICES_PER_SEGMENT - 1);
-    let colour = ((seg as usize >> SEGMENT_SHIFT) * 11 + first * 7) % g.colours.max(1);
+    // (From bits 16.. of the segment, all 0 below 22: so that this shift is not shared with
+    // free's registry index, which would cost its fast path a register copy.)
+    let colour = ((seg as usize >> 16) * 11 + first * 7) % g.colours.max(1);
     (seg as usize + (first << SLICE_SHIFT) + colour * 64) as *const AtomicU16
 }
 
