@@ -13,9 +13,18 @@
 //! a bitmap would take three more instructions on every `free`. A fixed window at the top of
 //! the address space failed where sanitizers or large reservations take that space.) Writers
 //! hold the pool lock; readers never lock.
+//!
+//! A program can take the window's whole room: InnoDB reserves 8 TiB of address space at start
+//! (`mmap` of `PROT_NONE`), a JVM its whole heap, and the kernel puts the reservation right
+//! below the mappings it has, over the window. Segments mapped elsewhere then go in the
+//! overflow maps: a byte map like the window's for each other 4 TiB of the address space that
+//! holds one of our segments, mapped when its first segment comes. `free`'s fast path does not
+//! look there: the pointers in those segments take its slow path (`contains`).
 
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
+use crate::os;
 use crate::types::SEGMENT_SHIFT;
 
 /// User addresses are below 2^47 unless a program asks the kernel for more (5-level paging).
@@ -65,6 +74,33 @@ pub fn window() -> (usize, usize) {
     (first, first + (SEGMENTS << SEGMENT_SHIFT))
 }
 
+/// Byte maps of the overflow: `OVERFLOW[addr >> WINDOW_BITS]`, null until a segment outside the
+/// window lands in that part of the address space (each `SEGMENTS` bytes, mapped with `os::map`).
+static OVERFLOW: [AtomicPtr<AtomicU8>; ADDRESS_END >> WINDOW_BITS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; ADDRESS_END >> WINDOW_BITS];
+
+/// The overflow entry of a segment at `addr`, outside the window (null when its map does not
+/// exist, or `addr` is not a user address). With `make`, maps the map first.
+fn overflow_entry(addr: usize, make: bool) -> *const AtomicU8 {
+    if addr >= ADDRESS_END {
+        return ptr::null();
+    }
+    let slot = &OVERFLOW[addr >> WINDOW_BITS];
+    let mut map = slot.load(Ordering::Acquire);
+    if map.is_null() && make {
+        map = os::map(SEGMENTS, 0) as *mut AtomicU8;
+        if map.is_null() {
+            return ptr::null();
+        }
+        slot.store(map, Ordering::Release);
+    }
+    if map.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: the index is below SEGMENTS, the map's length; maps are never unmapped.
+    unsafe { map.add((addr >> SEGMENT_SHIFT) & (SEGMENTS - 1)) }
+}
+
 #[repr(C, align(4096))]
 pub struct Registry {
     present: [AtomicU8; SEGMENTS],
@@ -77,12 +113,12 @@ impl Registry {
         }
     }
 
-    /// Whether `addr` lies in a segment of ours.
+    /// Whether `addr` lies in a segment of ours (in the window or in the overflow).
     #[inline(always)]
     pub fn contains(&self, addr: usize) -> bool {
         match self.present.get(index_of(addr)) {
             Some(b) => b.load(Ordering::Relaxed) != 0,
-            None => false,
+            None => overflow_contains(addr),
         }
     }
 
@@ -110,8 +146,8 @@ impl Registry {
     }
 
     /// Adds the segment at `addr` (4 MiB-aligned, below 2^47), placing the window around it
-    /// if it is the first; false, changing nothing, when it lies outside the window. Caller
-    /// holds the pool lock.
+    /// if it is the first; outside the window, in the overflow. False, changing nothing, when
+    /// an overflow map cannot be mapped. Caller holds the pool lock.
     pub fn insert(&self, addr: usize) -> bool {
         if !placed() {
             let s = addr >> SEGMENT_SHIFT;
@@ -122,21 +158,39 @@ impl Registry {
             // value, or with the initial one, which misses the registry.
             WINDOW_FIRST.store(first, Ordering::Release);
         }
-        match self.present.get(index_of(addr)) {
-            Some(b) => {
-                b.store(1, Ordering::Release);
-                true
-            }
-            None => false,
+        let entry = match self.present.get(index_of(addr)) {
+            Some(b) => b as *const AtomicU8,
+            None => overflow_entry(addr, true),
+        };
+        if entry.is_null() {
+            return false;
         }
+        // SAFETY: an entry of the window's map or of an overflow map (never unmapped).
+        unsafe { (*entry).store(1, Ordering::Release) };
+        true
     }
 
     /// Removes the segment at `addr`. Caller holds the pool lock.
     pub fn remove(&self, addr: usize) {
-        if let Some(b) = self.present.get(index_of(addr)) {
-            b.store(0, Ordering::Release);
+        let entry = match self.present.get(index_of(addr)) {
+            Some(b) => b as *const AtomicU8,
+            None => overflow_entry(addr, false),
+        };
+        if !entry.is_null() {
+            // SAFETY: as in insert.
+            unsafe { (*entry).store(0, Ordering::Release) };
         }
     }
+}
+
+/// Whether `addr`, outside the window, lies in a segment of ours (kept out of line: only the
+/// slow paths get here, and rarely with a segment).
+#[cold]
+#[inline(never)]
+fn overflow_contains(addr: usize) -> bool {
+    let entry = overflow_entry(addr, false);
+    // SAFETY: an entry of an overflow map (never unmapped).
+    !entry.is_null() && unsafe { (*entry).load(Ordering::Relaxed) } != 0
 }
 
 impl Default for Registry {

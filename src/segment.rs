@@ -39,7 +39,9 @@ pub fn segment_of(addr: usize) -> *mut Segment {
 fn map_aligned_segment() -> *mut u8 {
     static LAST: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
     let last = LAST.load(Ordering::Relaxed);
-    if last > SEGMENT_SIZE && registry::accepts(last - SEGMENT_SIZE) {
+    if last > SEGMENT_SIZE
+        && (registry::accepts(last - SEGMENT_SIZE) || WINDOW_FULL.load(Ordering::Relaxed))
+    {
         let p = os::map(SEGMENT_SIZE, last - SEGMENT_SIZE);
         if !p.is_null() {
             LAST.store(p as usize, Ordering::Relaxed);
@@ -52,22 +54,29 @@ fn map_aligned_segment() -> *mut u8 {
     }
     let start = raw as usize;
     let aligned = (start + SEGMENT_SIZE - 1) & !(SEGMENT_SIZE - 1);
-    let p = if registry::accepts(aligned) {
-        os::unmap(raw, aligned - start);
-        os::unmap(
-            (aligned + SEGMENT_SIZE) as *mut u8,
-            start + SEGMENT_SIZE - aligned,
-        );
-        aligned as *mut u8
-    } else {
-        os::unmap(raw, 2 * SEGMENT_SIZE);
-        map_in_window(last)
-    };
-    if !p.is_null() {
-        LAST.store(p as usize, Ordering::Relaxed);
+    if !registry::accepts(aligned) && !WINDOW_FULL.load(Ordering::Relaxed) {
+        let p = map_in_window(last);
+        if !p.is_null() {
+            os::unmap(raw, 2 * SEGMENT_SIZE);
+            LAST.store(p as usize, Ordering::Relaxed);
+            return p;
+        }
+        // Something took the window's room (a large reservation of address space): segments
+        // go where the kernel puts them, in the registry's overflow, from now on.
+        WINDOW_FULL.store(true, Ordering::Relaxed);
     }
-    p
+    os::unmap(raw, aligned - start);
+    os::unmap(
+        (aligned + SEGMENT_SIZE) as *mut u8,
+        start + SEGMENT_SIZE - aligned,
+    );
+    LAST.store(aligned, Ordering::Relaxed);
+    aligned as *mut u8
 }
+
+/// Set when `map_in_window` found no room in the registry's window: later segments are not
+/// asked for there (64 failing `mmap`s each).
+static WINDOW_FULL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Attempts of `map_in_window`.
 const WINDOW_TRIES: usize = 64;
@@ -99,7 +108,7 @@ fn map_in_window(last: usize) -> *mut u8 {
 }
 
 /// Registers the fresh segment mapped at `p` and puts it on the all-segments list; false,
-/// changing nothing, when it lies outside the registry's window.
+/// changing nothing, when the registry has no memory for it (`Registry::insert`).
 fn register(p: *mut u8) -> bool {
     let seg = p as *mut Segment;
     G.pool_lock.lock();
@@ -145,16 +154,9 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
             return ptr::null_mut();
         }
         if !register(p) {
-            // Another thread's first segment placed the registry's window meanwhile, away
-            // from this one: one in the window instead.
+            // No memory for an overflow map of the registry.
             os::unmap(p, SEGMENT_SIZE);
-            p = map_in_window(0);
-            if p.is_null() || !register(p) {
-                if !p.is_null() {
-                    os::unmap(p, SEGMENT_SIZE);
-                }
-                return ptr::null_mut();
-            }
+            return ptr::null_mut();
         }
         seg = p as *mut Segment;
     }

@@ -16,9 +16,17 @@
  *              loads the library and allocates small, SMALL and LARGE blocks
  *              (the library's own address space must stay small: a registry
  *              covering the whole 47-bit space took 32 MiB of it)
+ *  reservation after its first block, the program reserves 8 TiB of address
+ *              space (mmap PROT_NONE, as InnoDB does at start, or a JVM for
+ *              its heap: the kernel puts it over the registry's window), then
+ *              allocates 300 MB of 16..2000-byte blocks: none NULL, contents
+ *              kept; realloc, malloc_usable_size and a double free behave;
+ *              all freed, then 300 MB again (MariaDB could not start: malloc
+ *              returned NULL once the window's room was gone)
  */
 #include "t.h"
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define LIMIT ((size_t)256 << 20)
@@ -209,4 +217,48 @@ static void small_as(void)
 	      "a program under a 24 MiB address-space limit failed (status %#x; see its message above)", st);
 }
 
-T_MAIN(T(oom_large), T(oom_small), T(oom_tiny), T(oom_apis), T(small_as))
+static void reservation(void)
+{
+	enum { N = 300000 };
+	static unsigned char *v[N];
+	static size_t vn[N];
+	uint64_t rs = 5;
+
+	free(malloc(16));
+	void *r = mmap(NULL, (size_t)8 << 40, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (r == MAP_FAILED) {
+		t_info(1, "# reservation: mmap of 8 TiB refused (%s): nothing to test\n", strerror(errno));
+		return;
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			vn[i] = t_range(&rs, 16, 2000);
+			v[i] = malloc(vn[i]);
+			CHECK(v[i] != NULL, "malloc(%zu) #%d returned NULL after the reservation", vn[i], i);
+			t_fill_sparse(v[i], vn[i], (uintptr_t)v[i]);
+		}
+		for (int i = 0; i < N; i += 97) {
+			CHECK(malloc_usable_size(v[i]) >= vn[i], "usable size %zu < %zu",
+			      malloc_usable_size(v[i]), vn[i]);
+			uintptr_t seed = (uintptr_t)v[i];
+			unsigned char *q = realloc(v[i], vn[i] + 3000);
+			CHECK(q != NULL, "realloc after the reservation returned NULL");
+			CHECK(t_check_sparse(q, vn[i], seed), "realloc lost the contents");
+			t_fill_sparse(q, vn[i], (uintptr_t)q);
+			v[i] = q;
+		}
+		unsigned char *d = malloc(100);
+		CHECK(d != NULL, "malloc(100) returned NULL");
+		free(d);
+		free(d); /* ignored */
+		for (int i = 0; i < N; i++) {
+			CHECK(t_check_sparse(v[i], vn[i], (uintptr_t)v[i]),
+			      "block %d corrupted after the reservation", i);
+			free(v[i]);
+		}
+	}
+	munmap(r, (size_t)8 << 40);
+}
+
+T_MAIN(T(oom_large), T(oom_small), T(oom_tiny), T(oom_apis), T(small_as), T(reservation))
