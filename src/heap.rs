@@ -597,6 +597,7 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
             (end - first as usize).div_ceil(g.bsize)
         }
         .min(g.nblocks - (*z).extended as usize);
+        segment::mark_dirty(first as usize, first as usize + n * g.bsize);
         if (*z).guarded.load(Ordering::Relaxed) {
             ptr::write_bytes(first, crate::debug::SCRIBBLE_FREED, n * g.bsize);
         }

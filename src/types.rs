@@ -156,8 +156,9 @@ pub struct Segment {
     pub heap: AtomicPtr<Heap>,
     /// Owner-only: bit `i` set when slice `i` is free (bit 0, the header, is never set).
     pub free_mask: u64,
-    /// Owner-only: bit `i` set when slice `i` was used since the segment was last purged, so a
-    /// zone made there must clear its `requested` array.
+    /// Owner-only: bit `i` set when slice `i` was written since it was last purged (a zone's
+    /// first slice when the zone is made, the others when its blocks reach them), so a zone
+    /// made there must clear its `requested` array, and its pages are in memory.
     pub dirty_mask: u64,
     /// Owner-only: link of the heap's list of segments with free slices (`prev` below).
     pub next: *mut Segment,

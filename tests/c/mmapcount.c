@@ -7,6 +7,9 @@
  *  loop_SIZE    10,000 x { malloc(SIZE); touch; free } for one size
  *  medium       2,048 live LARGE blocks of 32..128 KiB (random sizes), then
  *               50,000 of them freed and replaced at random
+ *  shrink       20,000 x { malloc(16..100000), written whole; realloc to half
+ *               the size; free } (each shrunk block is the only one of its
+ *               zone; counted with madvise)
  *
  * The library is warmed up (one malloc/free) before START so its one-time
  * initialisation is not counted.
@@ -71,6 +74,23 @@ static void medium(void)
 		free(medium_blocks[i]);
 }
 
+static void shrink(void)
+{
+	uint64_t rs = 11;
+	free(malloc(16));
+	mark("START\n");
+	for (int i = 0; i < 20000; i++) {
+		size_t n = t_range(&rs, 16, 100000);
+		char *p = malloc(n);
+		CHECK(p != NULL, "malloc(%zu) failed", n);
+		memset(p, i, n);
+		char *q = realloc(p, n / 2 + 1);
+		CHECK(q != NULL && q[n / 4] == (char)i, "realloc(%zu -> %zu) failed", n, n / 2 + 1);
+		free(q);
+	}
+	mark("END\n");
+}
+
 static void loop_16(void) { loop(16); }
 static void loop_1000(void) { loop(1000); }
 static void loop_20000(void) { loop(20000); }
@@ -79,4 +99,4 @@ static void loop_1m(void) { loop((size_t)1 << 20); }
 static void loop_16m(void) { loop((size_t)16 << 20); }
 
 T_MAIN(T(mixed), T(loop_16), T(loop_1000), T(loop_20000), T(loop_100000), T(loop_1m),
-       T(loop_16m), T(medium))
+       T(loop_16m), T(medium), T(shrink))
