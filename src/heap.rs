@@ -936,9 +936,9 @@ unsafe fn class_push_back(heap: *mut Heap, c: usize, z: *mut Zone) {
 pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
     let a = p as usize;
     let heap = tls::heap();
-    // SAFETY: the segment is mapped (caller's contract). When the zone named there belongs to
-    // this thread's heap, its descriptor is ours and consistent; the entry computed from it
-    // lies in the zone. Otherwise the checks of small_classify apply.
+    // SAFETY: the segment is mapped (caller's contract). When it belongs to this thread's
+    // heap, its zone descriptors are ours and consistent; the entry computed from them lies in
+    // the zone. Otherwise the checks of small_classify apply.
     unsafe {
         let Some(z) = own_zone_at(a, heap) else {
             return match segment::small_classify_mapped(a) {
@@ -1019,18 +1019,19 @@ impl Entry {
     }
 }
 
-/// The descriptor of the zone that covers `a` when that zone is `heap`'s (the calling
-/// thread's); None when it is another heap's, or `a` is in a free slice or the header.
+/// The descriptor of the zone that covers `a` when its segment is `heap`'s (the calling
+/// thread's): None when it is another heap's. In a free slice or the header: the header read
+/// as a descriptor (see `segment::zone_at_unchecked`).
 ///
 /// # Safety
 /// `a` lies in a mapped segment of ours.
 #[inline(always)]
 unsafe fn own_zone_at(a: usize, heap: *mut Heap) -> Option<*mut Zone> {
-    // SAFETY: guaranteed by the caller.
+    let seg = segment_of(a);
+    // SAFETY: guaranteed by the caller; the slice map is read once the segment is ours.
     unsafe {
-        let z = segment::zone_at_unchecked(segment_of(a), a);
-        if segment::zone_owned_by(z, heap) {
-            Some(z)
+        if segment::owned_by(seg, heap) {
+            Some(segment::zone_at_unchecked(seg, a))
         } else {
             None
         }
@@ -1146,7 +1147,7 @@ pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
     // and the zone descriptor are inside it. The owner clears the entry with a load and a
     // store, other threads with a swap (see free_in_segment).
     unsafe {
-        let claimed = if segment::zone_owned_by(r.zone, tls::heap()) {
+        let claimed = if segment::owned_by(segment_of(p as usize), tls::heap()) {
             let live = (*r.requested).load(Ordering::Relaxed) != 0;
             if live {
                 (*r.requested).store(0, Ordering::Relaxed);

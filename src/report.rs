@@ -619,7 +619,12 @@ fn small_zone(
     let extended = (extended as usize).min(n);
 
     // Snapshot the requested array, so the counts and the drawing agree.
-    let requested = crate::segment::requested_array(seg, first, class);
+    let requested = crate::segment::requested_array(
+        seg,
+        first,
+        // SAFETY: the header is mapped while pool_lock is held.
+        unsafe { (*seg).slice_entry(first).load(Ordering::Acquire) } as usize,
+    );
     let mut zc = Counts::default();
     for k in 0..n {
         // SAFETY: the zone's requested array (nblocks entries, at its start or beside its

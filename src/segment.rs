@@ -12,8 +12,9 @@ use crate::registry::{self, REGISTRY};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SIZE,
-    SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED, ZONE_UNUSED,
+    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SHIFT,
+    SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
+    ZONE_UNUSED,
 };
 
 /// Every slice but the header.
@@ -365,7 +366,8 @@ pub unsafe fn zone_create(
             avail_remove(heap, seg);
         }
         let start = (seg as *mut u8).add(first << SLICE_SHIFT);
-        let requested = requested_array(seg, first, c);
+        let entry = slice_map_entry(first, c, array_colour(seg, first, c));
+        let requested = requested_array(seg, first, entry as usize);
         if (*seg).dirty_mask & bits != 0 {
             ptr::write_bytes(requested as *mut u8, 0, 2 * g.nblocks);
         }
@@ -377,7 +379,6 @@ pub unsafe fn zone_create(
         (*z).requested = requested;
         (*z).blocks = start.add(g.blocks_offset);
         (*z).magic = g.magic;
-        (*z).owner.store(heap, Ordering::Relaxed);
         (*z).bsize = g.bsize;
         (*z).span = g.span;
         (*z).used = 0;
@@ -388,7 +389,6 @@ pub unsafe fn zone_create(
         (*z).state.store(ZONE_LISTED, Ordering::Relaxed);
         (*z).guarded
             .store(crate::debug::guard_on(), Ordering::Relaxed);
-        let entry = descriptor_offset(first) as u32 | (c as u32) << 16;
         for i in first..first + n {
             (*seg).slice_entry(i).store(entry, Ordering::Release);
         }
@@ -437,7 +437,6 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
     unsafe {
         let (seg, first, n) = zone_slices(z);
         (*z).state.store(ZONE_UNUSED, Ordering::Relaxed);
-        (*z).owner.store(ptr::null_mut(), Ordering::Relaxed);
         for i in first..first + n {
             (*seg).slice_entry(i).store(0, Ordering::Release);
         }
@@ -723,24 +722,22 @@ pub fn release_pooled() -> usize {
     unmapped
 }
 
-/// The descriptor the slice map names for `p`, read by any thread, before knowing whose the
-/// segment is: for a free slice or the header, the segment header itself read as a
-/// descriptor, whose `owner` is null (`zero_owner`) and `span` 0 (`zero_span`). Only the
-/// descriptor's `owner` may be read before `zone_owned_by` says it is the caller's; then the
-/// descriptor is consistent (only the owner writes it), and only its `blocks` and `span` may
-/// be read before a range test.
+/// The owner's view of the zone covering `p`: its descriptor, or, for a free slice or the
+/// header, the segment header itself read as a descriptor, whose `span` is 0 (`zero_span`), so
+/// that every pointer fails the caller's range test. Only the descriptor's `blocks` and `span`
+/// may be read before that test.
 ///
 /// # Safety
-/// `seg` is a mapped segment of ours, and `p` lies in it.
+/// `seg` is a mapped segment owned by the calling thread's heap (so its slice map does not
+/// change meanwhile), and `p` lies in it.
 #[inline(always)]
 pub unsafe fn zone_at_unchecked(seg: *mut Segment, p: usize) -> *mut Zone {
     // The byte offset of the entry of p's slice (`Segment::slice_entry`) in the map.
     let at = (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK;
     let offset: usize;
-    // SAFETY: the header is mapped (caller's contract) and `at` lies in the map. A relaxed
-    // read of the offset half of the entry (one instruction, `movzx`; rustc would zero-extend
-    // twice): the segment's owner writes entries whole with atomic stores; whatever this reads
-    // is the offset of a descriptor in the header or 0 (the header), both mapped.
+    // SAFETY: the header is mapped (caller's contract) and `at` lies in the map. A read of the
+    // offset half of the entry (one instruction, `movzx`; rustc would zero-extend twice); the
+    // owner is the only writer of the map, so it races with no write.
     unsafe {
         core::arch::asm!(
             "movzx {offset:e}, word ptr [{seg} + {at} + {map}]",
@@ -754,24 +751,25 @@ pub unsafe fn zone_at_unchecked(seg: *mut Segment, p: usize) -> *mut Zone {
     }
 }
 
-/// Whether zone descriptor `z` (from `zone_at_unchecked`) is `heap`'s: one compare of its owner
-/// field in memory and one branch (asm goto; rustc would load the atomic into a register,
-/// then compare). `heap` is the calling thread's, so a descriptor that says so was written by
-/// this thread (or handed over with the heap under its lock) and stays so meanwhile.
+/// Whether `seg` belongs to `heap`: one compare of the owner field in memory and one branch
+/// (asm goto; rustc would load the atomic into a register, then compare). The field is written
+/// only when the segment changes hands, so the line stays shared between the threads that
+/// free into the segment (a field beside the owner's free list and count would be taken from
+/// it by every other thread's `free`: producer/consumer, 68 to 50 million blocks a second).
 ///
 /// # Safety
-/// `z` lies in a mapped segment header of ours.
+/// `seg` is a mapped segment of ours.
 #[inline(always)]
-pub unsafe fn zone_owned_by(z: *mut Zone, heap: *mut Heap) -> bool {
-    // SAFETY: the descriptor is mapped (caller's contract); a relaxed read of its atomic owner
-    // field, as `(*z).owner.load(Relaxed)`.
+pub unsafe fn owned_by(seg: *mut Segment, heap: *mut Heap) -> bool {
+    // SAFETY: the header is mapped (caller's contract); a relaxed read of its atomic owner
+    // field, as `(*seg).heap.load(Relaxed)`.
     unsafe {
         core::arch::asm!(
-            "cmp qword ptr [{z} + {field}], {heap}",
+            "cmp qword ptr [{seg} + {field}], {heap}",
             "jne {other}",
-            z = in(reg) z,
+            seg = in(reg) seg,
             heap = in(reg) heap,
-            field = const core::mem::offset_of!(Zone, owner),
+            field = const core::mem::offset_of!(Segment, heap),
             other = label { return false; },
             options(nostack, readonly),
         );
@@ -785,37 +783,48 @@ pub unsafe fn zone_owned_by(z: *mut Zone, heap: *mut Heap) -> bool {
 /// `seg` is a mapped segment of ours and `p` lies in it.
 #[inline(always)]
 pub unsafe fn zone_at(seg: *mut Segment, p: usize) -> Option<(usize, *mut Zone, usize)> {
-    let slice = (p >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
     // SAFETY: the header is mapped (caller's contract); a non-zero entry holds the offset of a
-    // descriptor inside the header and the zone's class, written whole by an atomic store.
+    // descriptor inside the header, the zone's class and its array's colour, written whole by
+    // an atomic store.
     unsafe {
-        let entry = (*seg).slice_entry(slice).load(Ordering::Acquire) as usize;
+        let entry = (*Segment::entry_of(seg, p)).load(Ordering::Acquire) as usize;
         let offset = entry & 0xFFFF;
         if offset == 0 {
             return None;
         }
         let first = first_of_descriptor(offset);
-        Some((
-            first,
-            (seg as *mut u8).add(offset) as *mut Zone,
-            entry >> 16,
-        ))
+        Some((first, (seg as *mut u8).add(offset) as *mut Zone, entry))
     }
 }
 
-/// The `requested` array of a zone of class `class` (masked into `GEOMETRY`) whose first slice
-/// is `first` in segment `seg`: `colour` cache lines past the zone's start, the colour picked
-/// by the segment and the slice, so that the arrays of zones of one class, in one segment or
-/// in several, start on different lines (see `size_class::COLOUR_ROOM`). It ends before the
-/// zone's blocks, inside the segment, whatever `first` and `class` are.
+/// The class that slice map entry `entry` names, masked into `GEOMETRY`.
 #[inline(always)]
-pub fn requested_array(seg: *mut Segment, first: usize, class: usize) -> *const AtomicU16 {
-    let g = &GEOMETRY[class & (GEOMETRY_ENTRIES - 1)];
+pub fn entry_class(entry: usize) -> usize {
+    (entry >> 16) & (GEOMETRY_ENTRIES - 1)
+}
+
+/// The cache line, from its start, where the `requested` array of a zone of class `c` made at
+/// slice `first` of segment `seg` starts (its colour, kept in its slice map entries): picked by
+/// the segment and the slice, so that the arrays of zones of one class, in one segment or in
+/// several, start on different lines (see `size_class::COLOUR_ROOM`).
+fn array_colour(seg: *mut Segment, first: usize, c: usize) -> usize {
+    ((seg as usize >> SEGMENT_SHIFT) * 11 + first * 7) & (GEOMETRY[c].colours - 1)
+}
+
+/// The slice map entry of a zone of class `c` made at slice `first`, its array at `colour`.
+fn slice_map_entry(first: usize, c: usize, colour: usize) -> u32 {
+    (descriptor_offset(first) | c << 16 | colour << 24) as u32
+}
+
+/// The `requested` array of the zone made at slice `first` of segment `seg` whose slice map
+/// entry is `entry`: `colour` cache lines past the zone's start. Masked, so that whatever a
+/// concurrent writer did, it ends inside the segment (at most 255 lines, and an array of at
+/// most 7,280 bytes, past a slice boundary).
+#[inline(always)]
+pub fn requested_array(seg: *mut Segment, first: usize, entry: usize) -> *const AtomicU16 {
     let first = first & (SLICES_PER_SEGMENT - 1);
-    // (From bits 16.. of the segment, all 0 below 22: so that this shift is not shared with
-    // free's registry index, which would cost its fast path a register copy.)
-    let colour = ((seg as usize >> 16) * 11 + first * 7) % g.colours.max(1);
-    (seg as usize + (first << SLICE_SHIFT) + colour * 64) as *const AtomicU16
+    // ((entry >> 24) & 0xFF) * 64, in two instructions.
+    (seg as usize + (first << SLICE_SHIFT) + ((entry >> 18) & (0xFF << 6))) as *const AtomicU16
 }
 
 /// Where a pointer into a zone stands.
@@ -860,10 +869,10 @@ pub unsafe fn small_classify_mapped(p: usize) -> Lookup {
     // span 0), so the requested entry computed from it lies inside the zone, inside the
     // segment, whatever a concurrent writer did.
     unsafe {
-        let Some((first, zone, class)) = zone_at(seg, p) else {
+        let Some((first, zone, entry)) = zone_at(seg, p) else {
             return Lookup::Inside(None);
         };
-        let class = class & (GEOMETRY_ENTRIES - 1);
+        let class = entry_class(entry);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
         let blocks = start + g.blocks_offset;
@@ -879,7 +888,7 @@ pub unsafe fn small_classify_mapped(p: usize) -> Lookup {
         Lookup::Block(SmallRef {
             zone,
             class,
-            requested: requested_array(seg, first, class).add(idx),
+            requested: requested_array(seg, first, entry).add(idx),
         })
     }
 }
@@ -894,15 +903,15 @@ pub unsafe fn small_known(p: usize) -> SmallRef {
     let seg = segment_of(p);
     // SAFETY: guaranteed by the caller: the segment is mapped and `p` is in a live zone.
     unsafe {
-        let (first, zone, class) = zone_at(seg, p).unwrap_unchecked();
-        let class = class & (GEOMETRY_ENTRIES - 1);
+        let (first, zone, entry) = zone_at(seg, p).unwrap_unchecked();
+        let class = entry_class(entry);
         let g = GEOMETRY.get_unchecked(class);
         let start = seg as usize + (first << SLICE_SHIFT);
         let (idx, _) = block_index(p - start - g.blocks_offset, &g.magic);
         SmallRef {
             zone,
             class,
-            requested: requested_array(seg, first, class).add(idx),
+            requested: requested_array(seg, first, entry).add(idx),
         }
     }
 }

@@ -131,7 +131,12 @@ pub fn for_each_block(
 ) {
     let g = &GEOMETRY[class];
     let start = seg as usize + (first << SLICE_SHIFT);
-    let requested = crate::segment::requested_array(seg, first, class);
+    let requested = crate::segment::requested_array(
+        seg,
+        first,
+        // SAFETY: the header is mapped while pool_lock is held.
+        unsafe { (*seg).slice_entry(first).load(Ordering::Acquire) } as usize,
+    );
     for k in 0..g.nblocks {
         // SAFETY: the zone's requested array (nblocks entries, at its start or beside its
         // descriptor: requested_array) lies in the segment, which pool_lock keeps mapped.
@@ -314,7 +319,12 @@ pub fn show_alloc_mem_ex(dump: usize) {
                 core::ptr::read_volatile(core::ptr::addr_of!((*Segment::zone(seg, first)).extended))
             } as usize;
             let extended = extended.min(g.nblocks);
-            let requested = crate::segment::requested_array(seg, first, class);
+            let requested = crate::segment::requested_array(
+                seg,
+                first,
+                // SAFETY: the header is mapped while pool_lock is held.
+                unsafe { (*seg).slice_entry(first).load(Ordering::Acquire) } as usize,
+            );
             // SAFETY: k < nblocks: the entry lies in the zone's requested array.
             let used_at = |k: usize| unsafe { (*requested.add(k)).load(Ordering::Relaxed) } != 0;
             let mut used = 0;

@@ -144,7 +144,7 @@ pub struct Geometry {
     pub blocks_offset: usize,
     pub slices: usize,
     /// The cache lines, from the zone start, where the `requested` array may start: `colours`
-    /// of them, 0, 64, 128, ... (the array ends before `blocks_offset`).
+    /// of them (a power of two), 0, 64, 128, ... (the array ends before `blocks_offset`).
     pub colours: usize,
 }
 
@@ -224,8 +224,25 @@ const fn layout(c: usize, room: usize) -> Geometry {
         span: nblocks * s as usize,
         blocks_offset,
         slices,
-        colours: (blocks_offset - 2 * nblocks) / 64 + 1,
+        colours: floor_power_of_two(min((blocks_offset - 2 * nblocks) / 64 + 1, MAX_COLOURS)),
     }
+}
+
+/// Colours of a zone's array at most (kept in 8 bits of its slice map entries).
+const MAX_COLOURS: usize = 256;
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The largest power of two at most `n` (`n >= 1`): colours are picked with a mask, not a
+/// division (`free` of another thread's block computes its array's place).
+const fn floor_power_of_two(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.leading_zeros())
 }
 
 /// The pages a zone's first block reaches into.
@@ -362,6 +379,7 @@ mod tests {
             // the last colour's array ends before the blocks
             assert!((g.colours - 1) * 64 + 2 * g.nblocks <= g.blocks_offset);
             assert!(g.colours >= 1);
+            assert!(g.colours.is_power_of_two());
             if class_size(c) >= COLOUR_MIN_SIZE {
                 assert!(g.colours >= 4, "class {c}");
             }

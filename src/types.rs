@@ -19,8 +19,9 @@
 //!   Only the owner thread changes the segment's slice map and zone descriptors.
 //! - `Segment::slice_entry(i)` is 0 when slice `i` is free (or is the header), else the byte
 //!   offset, from the segment, of the descriptor of the zone covering slice `i` (low 16 bits)
-//!   and the zone's class (bits 16..24), so one load tells a `free` both. A zone's descriptor is
-//!   `zones[first_slice]`.
+//!   and the zone's class (bits 16..24), so one load tells a `free` both, and the cache line of
+//!   the zone where its `requested` array starts (bits 24..32, `segment::requested_array`). A
+//!   zone's descriptor is `zones[first_slice]`.
 //! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting on a heap's remote
 //!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
 //!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
@@ -96,15 +97,10 @@ pub struct Zone {
     pub blocks: *mut u8,
     /// Owner-only: free blocks to hand out (LIFO).
     pub free: *mut Block,
-    /// The heap that owns the zone (its segment's `heap`) while the zone is in use; null
-    /// otherwise. Written by the owner only; `free` compares it with the calling thread's heap
-    /// to know whether the rest of the descriptor is its own (a copy of the segment's field on
-    /// the descriptor's line: the segment headers all sit at the same offset modulo every
-    /// cache's way size, so their first lines evict each other).
-    pub owner: AtomicPtr<Heap>,
-    /// Owner-only copy of `GEOMETRY[class]`'s `span` (and `magic` above), next to `blocks`
-    /// for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these plain fields
-    /// may be mid-update when they look.)
+    /// Owner-only copies of `GEOMETRY[class]`'s `bsize` and `span` (and `magic` above), next
+    /// to `blocks` for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these
+    /// plain fields may be mid-update when they look.)
+    pub bsize: usize,
     pub span: usize,
     /// Owner-only: blocks handed out and not returned to this zone, plus 1 while the zone
     /// heads its class list (a pin, so that its blocks going back never make it read 0: a
@@ -120,9 +116,6 @@ pub struct Zone {
     pub state: AtomicU8,
     /// Made while FT_MALLOC_GUARD was on: free blocks are poisoned, live ones carry canaries.
     pub guarded: AtomicBool,
-    /// Owner-only copy of `GEOMETRY[class].bsize` (off the first line: the fast paths do not
-    /// read it).
-    pub bsize: usize,
     /// Owner-only links of the heap's class list.
     pub next: *mut Zone,
     pub prev: *mut Zone,
@@ -136,14 +129,13 @@ impl Zone {
         requested: ptr::null(),
         blocks: ptr::null_mut(),
         free: ptr::null_mut(),
-        owner: AtomicPtr::new(ptr::null_mut()),
+        bsize: 0,
         span: 0,
         used: 0,
         extended: 0,
         class: AtomicU8::new(0),
         state: AtomicU8::new(ZONE_UNUSED),
         guarded: AtomicBool::new(false),
-        bsize: 0,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
     };
@@ -160,26 +152,24 @@ pub struct Segment {
     /// first slice when the zone is made, the others when its blocks reach them), so a zone
     /// made there must clear its `requested` array, and its pages are in memory.
     pub dirty_mask: u64,
-    /// Owner-only: link of the heap's list of segments with free slices (`prev` below).
+    /// Owner-only: links of the heap's list of segments with free slices.
     pub next: *mut Segment,
-    /// Always null and 0. `free` reads a free slice's map entry (0) as the offset of a zone
-    /// descriptor, i.e. this header read as a `Zone`: these words are that zone's `owner` and
-    /// `span`, so the pointer is nobody's and fails the range test without a test for 0 (see
-    /// `segment::zone_at_unchecked`).
-    pub zero_owner: AtomicPtr<Heap>,
-    pub zero_span: usize,
     pub prev: *mut Segment,
-    /// Whether the segment is in its heap's list of segments with free slices.
-    pub in_avail: bool,
-    /// Owner-only: whether the segment is counted in its heap's `empty_segments` (it became
-    /// empty and waits for the purge delay).
-    pub counted_empty: bool,
+    /// Always 0. The owner's `free` reads a free slice's map entry (0) as the offset of a zone
+    /// descriptor, i.e. this header read as a `Zone`: this word is that zone's `span`, so the
+    /// pointer fails the range test without a test for 0 (see `segment::zone_at_unchecked`).
+    pub zero_span: usize,
     /// Owner-only: when `purge_old` is due (`os::now_ms`), 0 = nothing pending. Purging waits so
     /// that a slice freed and soon reused is not faulted in again.
     pub purge_at: u64,
     /// Owner-only: free dirty slices that were already free when `purge_at` was set: purged
     /// when it passes. A free slice is purged between one and two delays after it was freed.
     pub purge_old: u64,
+    /// Whether the segment is in its heap's list of segments with free slices.
+    pub in_avail: bool,
+    /// Owner-only: whether the segment is counted in its heap's `empty_segments` (it became
+    /// empty and waits for the purge delay).
+    pub counted_empty: bool,
     /// Owner-only: slices freed since `purge_at` was set: they become `purge_old` when it
     /// passes.
     pub purge_new: u64,
@@ -208,6 +198,25 @@ impl Segment {
     #[inline(always)]
     pub fn slice_entry(&self, i: usize) -> &AtomicU32 {
         &self.slice_map[slice_entry_index(self as *const Segment as usize, i)]
+    }
+}
+
+impl Segment {
+    /// The slice map entry of the slice of `p`, an address in the segment at `seg`: one shift
+    /// and one mask of `p` (bits `SEGMENT_SHIFT..` of `p` are the segment's colour).
+    ///
+    /// # Safety
+    /// `p` lies in the segment at `seg`.
+    #[inline(always)]
+    pub unsafe fn entry_of(seg: *mut Segment, p: usize) -> *const AtomicU32 {
+        let at = (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK;
+        // SAFETY: `at` is below the map's length in bytes (SLICE_MAP_INDEX_MASK).
+        unsafe {
+            ptr::addr_of!((*seg).slice_map)
+                .cast::<u8>()
+                .add(at)
+                .cast::<AtomicU32>()
+        }
     }
 }
 
@@ -359,8 +368,6 @@ pub const ZONES_OFFSET: usize = core::mem::offset_of!(Segment, zones);
 const _: () = assert!(size_of::<Segment>() <= SLICE_SIZE);
 const _: () =
     assert!(core::mem::offset_of!(Segment, zero_span) == core::mem::offset_of!(Zone, span));
-const _: () =
-    assert!(core::mem::offset_of!(Segment, zero_owner) == core::mem::offset_of!(Zone, owner));
 const _: () = assert!(core::mem::offset_of!(Zone, used) + 4 <= 64);
 const _: () = assert!(descriptor_offset(SLICES_PER_SEGMENT) < u16::MAX as usize);
 
