@@ -206,6 +206,31 @@ static void fork_threads(void)
 
 /* ---------------------------------------------------------------- */
 
+/* SIGPROF to `handler` every `usec` microseconds of the process's CPU time (SA_RESTART). */
+static void start_prof_timer(void (*handler)(int), long usec)
+{
+	struct sigaction sa;
+	struct itimerval it;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction failed");
+	it.it_interval.tv_sec = 0;
+	it.it_interval.tv_usec = usec;
+	it.it_value = it.it_interval;
+	CHECK(setitimer(ITIMER_PROF, &it, NULL) == 0, "setitimer failed");
+}
+
+static void stop_prof_timer(void)
+{
+	struct itimerval it;
+
+	memset(&it, 0, sizeof it);
+	setitimer(ITIMER_PROF, &it, NULL);
+}
+
 #define SIG_FORKS 300
 
 static volatile sig_atomic_t n_forks, fork_errors;
@@ -249,8 +274,6 @@ static int reap(int block, int *reaped)
 
 static void fork_signal(void)
 {
-	struct sigaction sa;
-	struct itimerval it;
 	uint64_t rs = 9;
 	int reaped = 0;
 	enum { LIVE = 32 };
@@ -258,15 +281,7 @@ static void fork_signal(void)
 	size_t ln[LIVE] = {0};
 
 	alarm(30); /* default action kills us: a deadlock becomes a failure */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_prof;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	CHECK(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction failed");
-	it.it_interval.tv_sec = 0;
-	it.it_interval.tv_usec = 1000;
-	it.it_value = it.it_interval;
-	CHECK(setitimer(ITIMER_PROF, &it, NULL) == 0, "setitimer failed");
+	start_prof_timer(on_prof, 1000);
 
 	for (long iter = 0; n_forks < SIG_FORKS; iter++) {
 		int k = (int)(t_rand(&rs) % LIVE);
@@ -283,8 +298,7 @@ static void fork_signal(void)
 			reap(0, &reaped);
 		CHECK(fork_errors == 0, "fork() in the signal handler failed");
 	}
-	memset(&it, 0, sizeof it);
-	setitimer(ITIMER_PROF, &it, NULL);
+	stop_prof_timer();
 	reap(1, &reaped);
 	CHECK(reaped == SIG_FORKS, "reaped %d children, want %d", reaped, SIG_FORKS);
 	for (int k = 0; k < LIVE; k++)
@@ -312,19 +326,8 @@ static void on_prof_fork(int sig)
 
 static void fork_nested(void)
 {
-	struct sigaction sa;
-	struct itimerval it;
-
 	alarm(30); /* default action kills us: a deadlock becomes a failure */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_prof_fork;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	CHECK(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction failed");
-	it.it_interval.tv_sec = 0;
-	it.it_interval.tv_usec = 200;
-	it.it_value = it.it_interval;
-	CHECK(setitimer(ITIMER_PROF, &it, NULL) == 0, "setitimer failed");
+	start_prof_timer(on_prof_fork, 200);
 	for (int i = 0; i < NESTED_FORKS; i++) {
 		pid_t pid = fork();
 		if (pid == 0)
@@ -337,8 +340,7 @@ static void fork_nested(void)
 		memset(p, 1, 100000);
 		free(p);
 	}
-	memset(&it, 0, sizeof it);
-	setitimer(ITIMER_PROF, &it, NULL);
+	stop_prof_timer();
 	alarm(0);
 	t_heap_check(5000, 23);
 }
