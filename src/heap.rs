@@ -1075,8 +1075,8 @@ unsafe fn owner_lookup(z: *mut Zone, a: usize) -> OwnerLookup {
 /// `a` lies in a mapped segment of ours.
 #[inline(always)]
 pub unsafe fn owner_usable_size(a: usize) -> Option<usize> {
-    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when the zone
-    // is this thread's.
+    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is
+    // this thread's.
     unsafe {
         let z = own_zone_at(a, tls::heap())?;
         Some(match owner_lookup(z, a) {
@@ -1107,8 +1107,8 @@ pub enum Resize {
 /// `a` lies in a mapped segment of ours.
 #[inline(always)]
 pub unsafe fn owner_resize(a: usize, size: usize) -> Resize {
-    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when the zone
-    // is this thread's.
+    // SAFETY: the segment is mapped (caller's contract); owner_lookup runs only when it is
+    // this thread's.
     unsafe {
         let Some(z) = own_zone_at(a, tls::heap()) else {
             return Resize::NotOwner;

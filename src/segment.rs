@@ -12,8 +12,8 @@ use crate::registry::{self, REGISTRY};
 use crate::size_class::{block_index, GEOMETRY, GEOMETRY_ENTRIES};
 use crate::state::G;
 use crate::types::{
-    descriptor_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE, SEGMENT_SHIFT,
-    SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_MAP_INDEX_MASK, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
+    descriptor_offset, entry_offset, first_of_descriptor, Heap, Segment, Zone, PAGE_SIZE,
+    SEGMENT_SHIFT, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, SLICE_SIZE, ZONE_LISTED,
     ZONE_UNUSED,
 };
 
@@ -732,8 +732,7 @@ pub fn release_pooled() -> usize {
 /// change meanwhile), and `p` lies in it.
 #[inline(always)]
 pub unsafe fn zone_at_unchecked(seg: *mut Segment, p: usize) -> *mut Zone {
-    // The byte offset of the entry of p's slice (`Segment::slice_entry`) in the map.
-    let at = (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK;
+    let at = entry_offset(p);
     let offset: usize;
     // SAFETY: the header is mapped (caller's contract) and `at` lies in the map. A read of the
     // offset half of the entry (one instruction, `movzx`; rustc would zero-extend twice); the

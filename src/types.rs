@@ -209,15 +209,20 @@ impl Segment {
     /// `p` lies in the segment at `seg`.
     #[inline(always)]
     pub unsafe fn entry_of(seg: *mut Segment, p: usize) -> *const AtomicU32 {
-        let at = (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK;
-        // SAFETY: `at` is below the map's length in bytes (SLICE_MAP_INDEX_MASK).
+        // SAFETY: the offset is below the map's length in bytes (SLICE_MAP_INDEX_MASK).
         unsafe {
             ptr::addr_of!((*seg).slice_map)
                 .cast::<u8>()
-                .add(at)
+                .add(entry_offset(p))
                 .cast::<AtomicU32>()
         }
     }
+}
+
+/// The byte offset in `Segment::slice_map` of the entry of the slice of address `p`.
+#[inline(always)]
+pub const fn entry_offset(p: usize) -> usize {
+    (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK
 }
 
 /// The index in `slice_map` of the entry of slice `i` of the segment at `seg`.
@@ -383,10 +388,7 @@ mod tests {
             for i in 0..SLICES_PER_SEGMENT {
                 for off in [0, 1, 4095, 4096, 40000, SLICE_SIZE - 1] {
                     let p = seg + (i << SLICE_SHIFT) + off;
-                    assert_eq!(
-                        (p >> (SLICE_SHIFT - 2)) & SLICE_MAP_INDEX_MASK,
-                        4 * slice_entry_index(seg, i)
-                    );
+                    assert_eq!(entry_offset(p), 4 * slice_entry_index(seg, i));
                 }
             }
         }
