@@ -1307,8 +1307,13 @@ pub fn resize_in_place(addr: usize, size: usize) -> bool {
     let mut next_shift = shift;
     let p = if with_inner(|s| s.cache_take_at(end, extra)) {
         end as *mut u8
-    } else if REGISTRY.contains(end) || lookup(end).is_some() {
-        // A segment or a LARGE block of ours starts there: asking the kernel would fail.
+    } else if REGISTRY.contains(end)
+        || lookup(end).is_some()
+        || with_inner(|s| (0..s.cached).any(|k| s.cache[k].0 == end))
+        || own_front().is_some_and(|f| (0..f.count).any(|i| f.blocks[i].0 == end))
+    {
+        // A segment, a LARGE block, or a freed range or block of ours kept for reuse (too
+        // short for the growth) starts there: asking the kernel would fail.
         ptr::null_mut()
     } else {
         let roomy = extra.max(((end - addr) >> shift) / PAGE_SIZE * PAGE_SIZE);
