@@ -81,24 +81,24 @@ static OVERFLOW: [AtomicPtr<AtomicU8>; ADDRESS_END >> WINDOW_BITS] =
 
 /// The overflow entry of a segment at `addr`, outside the window (null when its map does not
 /// exist, or `addr` is not a user address). With `make`, maps the map first.
-fn overflow_entry(addr: usize, make: bool) -> *const AtomicU8 {
+fn overflow_entry(addr: usize, make: bool) -> Option<&'static AtomicU8> {
     if addr >= ADDRESS_END {
-        return ptr::null();
+        return None;
     }
     let slot = &OVERFLOW[addr >> WINDOW_BITS];
     let mut map = slot.load(Ordering::Acquire);
     if map.is_null() && make {
         map = os::map(SEGMENTS, 0) as *mut AtomicU8;
         if map.is_null() {
-            return ptr::null();
+            return None;
         }
         slot.store(map, Ordering::Release);
     }
     if map.is_null() {
-        return ptr::null();
+        return None;
     }
     // SAFETY: the index is below SEGMENTS, the map's length; maps are never unmapped.
-    unsafe { map.add((addr >> SEGMENT_SHIFT) & (SEGMENTS - 1)) }
+    Some(unsafe { &*map.add((addr >> SEGMENT_SHIFT) & (SEGMENTS - 1)) })
 }
 
 #[repr(C, align(4096))]
@@ -158,27 +158,28 @@ impl Registry {
             // value, or with the initial one, which misses the registry.
             WINDOW_FIRST.store(first, Ordering::Release);
         }
-        let entry = match self.present.get(index_of(addr)) {
-            Some(b) => b as *const AtomicU8,
-            None => overflow_entry(addr, true),
-        };
-        if entry.is_null() {
-            return false;
+        match self.entry(addr, true) {
+            Some(b) => {
+                b.store(1, Ordering::Release);
+                true
+            }
+            None => false,
         }
-        // SAFETY: an entry of the window's map or of an overflow map (never unmapped).
-        unsafe { (*entry).store(1, Ordering::Release) };
-        true
     }
 
     /// Removes the segment at `addr`. Caller holds the pool lock.
     pub fn remove(&self, addr: usize) {
-        let entry = match self.present.get(index_of(addr)) {
-            Some(b) => b as *const AtomicU8,
-            None => overflow_entry(addr, false),
-        };
-        if !entry.is_null() {
-            // SAFETY: as in insert.
-            unsafe { (*entry).store(0, Ordering::Release) };
+        if let Some(b) = self.entry(addr, false) {
+            b.store(0, Ordering::Release);
+        }
+    }
+
+    /// The entry of address `addr`: in the window's map, else in an overflow map (mapped first
+    /// with `make`).
+    fn entry(&self, addr: usize, make: bool) -> Option<&AtomicU8> {
+        match self.present.get(index_of(addr)) {
+            Some(b) => Some(b),
+            None => overflow_entry(addr, make),
         }
     }
 }
@@ -188,9 +189,7 @@ impl Registry {
 #[cold]
 #[inline(never)]
 fn overflow_contains(addr: usize) -> bool {
-    let entry = overflow_entry(addr, false);
-    // SAFETY: an entry of an overflow map (never unmapped).
-    !entry.is_null() && unsafe { (*entry).load(Ordering::Relaxed) } != 0
+    overflow_entry(addr, false).is_some_and(|b| b.load(Ordering::Relaxed) != 0)
 }
 
 impl Default for Registry {

@@ -199,9 +199,7 @@ impl Segment {
     pub fn slice_entry(&self, i: usize) -> &AtomicU32 {
         &self.slice_map[slice_entry_index(self as *const Segment as usize, i)]
     }
-}
 
-impl Segment {
     /// The slice map entry of the slice of `p`, an address in the segment at `seg`: one shift
     /// and one mask of `p` (bits `SEGMENT_SHIFT..` of `p` are the segment's colour).
     ///
@@ -217,6 +215,17 @@ impl Segment {
                 .cast::<AtomicU32>()
         }
     }
+
+    /// The descriptor of the zone whose first slice is `first` (an address only: no reference
+    /// is made, so a descriptor another thread writes may be read through it with care).
+    ///
+    /// # Safety
+    /// `seg` is a mapped segment header.
+    #[inline(always)]
+    pub unsafe fn zone(seg: *mut Segment, first: usize) -> *mut Zone {
+        // SAFETY: the index is masked into the array, in the mapped header (caller's contract).
+        unsafe { ptr::addr_of_mut!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)]) }
+    }
 }
 
 /// The byte offset in `Segment::slice_map` of the entry of the slice of address `p`.
@@ -229,19 +238,6 @@ pub const fn entry_offset(p: usize) -> usize {
 pub const fn slice_entry_index(seg: usize, i: usize) -> usize {
     let colour = (seg >> SEGMENT_SHIFT) & (SEGMENT_COLOURS - 1);
     colour * SLICES_PER_SEGMENT + (i & (SLICES_PER_SEGMENT - 1))
-}
-
-impl Segment {
-    /// The descriptor of the zone whose first slice is `first` (an address only: no reference
-    /// is made, so a descriptor another thread writes may be read through it with care).
-    ///
-    /// # Safety
-    /// `seg` is a mapped segment header.
-    #[inline(always)]
-    pub unsafe fn zone(seg: *mut Segment, first: usize) -> *mut Zone {
-        // SAFETY: the index is masked into the array, in the mapped header (caller's contract).
-        unsafe { ptr::addr_of_mut!((*seg).zones[first & (SLICES_PER_SEGMENT - 1)]) }
-    }
 }
 
 /// Byte offset, from its segment, of the descriptor of the zone whose first slice is `first`
