@@ -366,16 +366,6 @@ enum Problem {
     WriteAfterFree {
         block: usize,
     },
-    /// A free-list link did not decode to a block of the same segment.
-    BrokenLink {
-        block: usize,
-    },
-}
-
-/// A corrupted free-list link, found by `malloc` (see `heap::link`): reported in every check
-/// mode, whether or not the debug paths are in use.
-pub fn report_broken_link(block: usize) {
-    report(b"malloc", block, Problem::BrokenLink { block });
 }
 
 /// Applies FT_MALLOC_CHECK to a detected misuse: ignore, print, abort, or print and abort.
@@ -418,11 +408,6 @@ fn report(func: &[u8], p: usize, problem: Problem) {
             Problem::WriteAfterFree { block } => {
                 out.bytes(b"write after free in the block at ");
                 out.hex(block);
-            }
-            Problem::BrokenLink { block } => {
-                out.bytes(b"free list corrupted: the freed block at ");
-                out.hex(block);
-                out.bytes(b" was overwritten");
             }
         }
         out.bytes(b"\n");
@@ -533,7 +518,7 @@ fn allocate(op: Op, old: usize, size: usize, align: usize, zero: bool) -> *mut u
         let a = p as usize;
         count_requested(size);
         if let Some(usable) = guarded_small(a) {
-            // Poisoned while free (from byte 8: the free-list link lives below).
+            // Poisoned while free (from byte 8: a remote free's link lives below).
             if !all_equal(a, 8.min(usable), usable, SCRIBBLE_FREED) {
                 report(op.name(), a, Problem::WriteAfterFree { block: a });
             }

@@ -3,14 +3,16 @@
 //!
 //! Fast path of `malloc` (`alloc_direct`, requests up to `DIRECT_MAX`): one TLS load, one load
 //! of the class-list head from the heap's `direct` table (indexed by the size, no class
-//! lookup), one free-list pop (its link decoded and checked, see `link`), and the block's
-//! `requested` entry written. Fast path of `free` by the owner thread (`free_in_segment`, after
-//! the registry probe): the slice map, the block-start check against the zone descriptor (one
-//! multiply gives the block index and whether the offset is a block start:
-//! `size_class::block_index`), the state check, one free-list push. A block
-//! freed by another thread goes, after the same checks made from `GEOMETRY`
-//! (`segment::small_classify`), on one of the owner heap's atomic `remote_free` lists; the owner takes
-//! those lists back when a class list runs dry, and at thread exit.
+//! lookup), one pop of a block index off the zone's free stack, and the block's `requested`
+//! entry written (the stack lies right below the `requested` array: one base for both, see
+//! `Zone`). Fast path of `free` by the owner thread (`free_in_segment`, after the registry
+//! probe): the slice map, the block-start check against the zone descriptor (one multiply
+//! gives the block index and whether the offset is a block start:
+//! `size_class::block_index`), the state check, one push on the stack. Neither reads or
+//! writes the block itself. A block freed by another thread goes, after the same checks made
+//! from `GEOMETRY` (`segment::small_classify`), on one of the owner heap's atomic
+//! `remote_free` lists (linked through the blocks); the owner takes those lists back when a
+//! class list runs dry, and at thread exit.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};
@@ -19,11 +21,9 @@ use crate::alloc::Misuse;
 use crate::os;
 use crate::segment::{self, segment_of, SmallRef};
 use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETRY};
-use crate::state::{DEAD_HEAP, EMPTY_BLOCK, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
+use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
-use crate::types::{
-    Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, SEGMENT_SHIFT, ZONE_FULL_FLAG,
-};
+use crate::types::{Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS};
 
 /// Heaps are carved from mappings of this size.
 const HEAP_CHUNK: usize = 64 * 1024;
@@ -33,95 +33,61 @@ const HEAP_CHUNK: usize = 64 * 1024;
 /// # Safety
 /// `h` is valid and not in use by another thread.
 pub unsafe fn heap_prepare(h: *mut Heap) {
-    // SAFETY: guaranteed by the caller. AT_RANDOM points at 16 random bytes the kernel gave
-    // the process (getauxval reads the auxiliary vector; it allocates nothing).
+    // SAFETY: guaranteed by the caller.
     unsafe {
         for c in 0..CLASS_COUNT {
             set_class_head(h, c, EMPTY_ZONE.get());
         }
-        let random = libc::getauxval(libc::AT_RANDOM) as *const usize;
-        let secret = if random.is_null() {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            random.read_unaligned()
-        };
-        (*h).link_key = (secret ^ (h as usize).rotate_left(29)) | LINK_KEY_MARK;
         (*h).ready = true;
     }
 }
 
-/// Set in every heap's `link_key`. A word that is not an encoded link of the list, but a
-/// user-space address or 0 (the segment header's first word at the end of a list, the empty
-/// zone's `EMPTY_BLOCK`), decodes to a value with this bit set: never an address in the
-/// segment, so the fast path's link check sends it to the slow path, and `malloc` needs no
-/// separate test for an empty list.
-pub const LINK_KEY_MARK: usize = 1 << 62;
-
-/// Whether free-list links are encoded and checked (see `link`). Measured cost (callgrind,
-/// bench/hotpath): 6 instructions per malloc+free pair (measured at 75/72/76 without, 81/78/82
-/// with, before LINK_KEY_MARK took the empty-list test off the fast path).
-pub const SAFE_LINKING: bool = true;
-
-/// Free-list links are stored encoded ("safe-linking", after glibc 2.32): the word in a free
-/// block is `next ^ heap.link_key`, a per-heap secret from the kernel's random bytes. An
-/// attacker who overwrites a freed block without knowing the secret cannot make `malloc` hand
-/// out an address of their choosing: a decoded link that leaves the block's segment is caught
-/// when popped. (glibc also mixes in `slot >> 12`; with a random secret that adds nothing an
-/// attacker who can read one link and knows one heap address lacks, and costs two instructions
-/// per link.)
-#[inline(always)]
-fn link(heap: *mut Heap, next: *mut Block) -> *mut Block {
-    if !SAFE_LINKING {
-        return next;
-    }
-    // SAFETY: the heap is valid (callers hold it); link_key is read-only after prepare.
-    let key = unsafe { (*heap).link_key };
-    (next as usize ^ key) as *mut Block
-}
-
-/// The end of a zone's free list: the base of the zone's segment, where no block can start
-/// (the header is there). It lies in the same segment as every block of the list, so the last
-/// pop passes the link check of the fast path like any other; and `list_is_empty` tells it,
-/// and null (the empty zone's list), by one test of the low bits.
-#[inline(always)]
-pub(crate) fn list_end(z: *mut Zone) -> *mut Block {
-    segment_of(z as usize) as *mut Block
-}
-
-/// Whether a free-list head is the end of its list (or the empty zone's `EMPTY_BLOCK`).
-#[inline(always)]
-fn list_is_empty(b: *mut Block) -> bool {
-    (b as usize) & (crate::types::SEGMENT_SIZE - 1) == 0 || b == EMPTY_BLOCK.get()
-}
-
-/// Pops the head of zone `z`'s free list (non-empty), checking the link it follows.
+/// Entry `i` of a `requested` array (or of the free stack below it: `i < 0`), zero-extended: a
+/// relaxed atomic load, in assembly because rustc zero-extends the loaded value a second time.
 ///
 /// # Safety
-/// `z` is a zone of `heap`, owned by the caller, with a non-empty free list.
+/// `array + 2 * i` is a readable `u16` entry.
 #[inline(always)]
-unsafe fn pop(heap: *mut Heap, z: *mut Zone) -> *mut Block {
-    // SAFETY: guaranteed by the caller; the head is a free block of the zone.
+unsafe fn load_entry(array: *const AtomicU16, i: isize) -> usize {
+    let v: usize;
+    // SAFETY: guaranteed by the caller; an aligned 16-bit load is atomic on x86-64.
     unsafe {
-        let b = (*z).free;
-        let next = link(heap, (*b).next);
-        (*z).free = if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
-            next
-        } else {
-            broken_link(b, next)
-        };
-        b
+        core::arch::asm!(
+            "movzx {v:e}, word ptr [{a} + 2 * {i}]",
+            v = lateout(reg) v,
+            a = in(reg) array,
+            i = in(reg) i,
+            options(pure, readonly, nostack, preserves_flags),
+        );
     }
+    v
 }
 
-/// A decoded link that leaves its segment: a block overwritten after it was freed (reported
-/// through FT_MALLOC_CHECK; the rest of the list is dropped, the list ends here).
-#[cold]
-#[inline(never)]
-fn broken_link(b: *mut Block, next: *mut Block) -> *mut Block {
-    if !next.is_null() {
-        crate::debug::report_broken_link(b as usize);
+/// The block whose index is on top of the free stack of zone `z`: taken off the stack and
+/// handed out for a request of `size` bytes, its `requested` entry written. Nothing changes
+/// when the stack is empty (`sp` 0): the caller gets None.
+///
+/// The top is read before the stack is known not to be empty: at `sp` 0 it is `requested[0]`,
+/// a readable entry (the empty zone's is `EMPTY_ENTRY`), so one signed test after the
+/// increment tells both.
+///
+/// # Safety
+/// `z` is a zone of the calling thread's heap (or the empty zone).
+#[inline(always)]
+unsafe fn stack_pop(z: *mut Zone, size: usize) -> Option<*mut u8> {
+    // SAFETY: guaranteed by the caller: the stack lies below `requested`, `sp` within it;
+    // an index on the stack is below nblocks, so the block and its entry are in the zone.
+    unsafe {
+        let sp = (*z).sp;
+        let requested = (*z).requested;
+        let idx = load_entry(requested, sp);
+        if sp == 0 {
+            return None;
+        }
+        (*z).sp = sp + 1;
+        (*requested.add(idx)).store(size as u16 + 1, Ordering::Relaxed);
+        Some((*z).blocks.add(idx * (*z).bsize))
     }
-    segment_of(b as usize) as *mut Block
 }
 
 /// Takes a heap for a new thread: `prefer` if it is in the pool (a pooled heap the thread
@@ -441,45 +407,6 @@ pub fn warm_up() {
     }
 }
 
-/// The fast pop of `alloc_small` and `alloc_direct`: returns the head block of zone `z` (the
-/// head of a class list of `heap`) for a request of `size` bytes, or falls through when its
-/// free list is empty (or its head's link is broken: the slow path reports it).
-///
-/// Safety (a macro, so that the fall-through needs no test of a returned value): `heap` is
-/// the calling thread's heap or a sentinel, `z` the head of one of its class lists (the empty
-/// zone for an empty list).
-macro_rules! pop_head {
-    ($heap:expr, $z:expr, $size:expr) => {{
-        let (heap, z, size): (*mut Heap, *mut Zone, usize) = ($heap, $z, $size);
-        let b = (*z).free;
-        // With safe-linking, an empty list needs no test of its own: its head (the segment
-        // base, or EMPTY_BLOCK) is readable and decodes to a link that fails the check below
-        // (LINK_KEY_MARK).
-        if SAFE_LINKING || !list_is_empty(b) {
-            let next = link(heap, (*b).next);
-            if !SAFE_LINKING || (next as usize ^ b as usize) >> SEGMENT_SHIFT == 0 {
-                (*z).free = next;
-                (*z).used += 1;
-                mark_used(z, b, size);
-                return b as *mut u8;
-            }
-        }
-    }};
-}
-
-/// Writes the block's `requested` entry.
-///
-/// # Safety
-/// `b` is a block of zone `z`, just taken off its free list.
-#[inline(always)]
-unsafe fn mark_used(z: *mut Zone, b: *mut Block, size: usize) {
-    // SAFETY: `b` lies in `z`, so its index is below nblocks and the entry is in the zone.
-    unsafe {
-        let (idx, _) = block_index(b as usize - (*z).blocks as usize, &(*z).magic);
-        (*(*z).requested.add(idx)).store(size as u16 + 1, Ordering::Relaxed);
-    }
-}
-
 /// Allocates a block of class `c` for a request of `size` bytes (`size <= class size`).
 /// Null (errno ENOMEM) when out of memory.
 #[inline(always)]
@@ -489,7 +416,9 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
     // point at the empty zone. `c` comes from `class_of` (below CLASS_COUNT).
     unsafe {
         let z = *(*heap).classes.get_unchecked(c);
-        pop_head!(heap, z, size);
+        if let Some(p) = stack_pop(z, size) {
+            return p;
+        }
     }
     alloc_small_slow(heap, c, size)
 }
@@ -503,7 +432,9 @@ pub fn alloc_direct(size: usize) -> *mut u8 {
     // SAFETY: as in alloc_small; the index is at most DIRECT_MAX / 8 (the caller's bound).
     unsafe {
         let z = *(*heap).direct.get_unchecked((size + 7) >> 3);
-        pop_head!(heap, z, size);
+        if let Some(p) = stack_pop(z, size) {
+            return p;
+        }
     }
     alloc_direct_slow(size, heap)
 }
@@ -547,14 +478,14 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
             heap_prepare(heap);
         }
         let mut z = (*heap).classes[c];
-        if list_is_empty((*z).free) {
+        if (*z).sp == 0 {
             // The common case first: the current zone has never-used blocks left, and no block
             // came back from another thread (those are reused before new ones are touched).
             if z != EMPTY_ZONE.get()
                 && !has_remote(heap)
                 && ((*z).extended as usize) < GEOMETRY[c].nblocks
             {
-                extend(heap, z, c);
+                extend(z, c);
             } else {
                 z = refill(heap, c);
                 if z.is_null() {
@@ -562,31 +493,28 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
                 }
             }
         }
-        let b = pop(heap, z);
-        (*z).used += 1;
-        mark_used(z, b, size);
-        b as *mut u8
+        stack_pop(z, size).unwrap_unchecked()
     }
 }
 
-/// Threads never-used blocks of `z` onto its free list: those that start before the end of the
-/// page of the next one, or of the page after it when less than half a page is left, so that
-/// the links it writes fault in no page beyond. A zone's first blocks share the page of its
-/// `requested` array: a thread that uses a few blocks of a class touches one page of the zone,
-/// where a page's worth of blocks from block 0 reached into a second page (300 threads alive
-/// at once, 24 blocks of 24 classes each: 57.7 MiB resident before, 43.2 after). One block when
-/// a block is half a page or more: threading more would write a link into, and so fault in, a
-/// page of each block before anyone asks for it; such a `malloc` takes the slow path, which is
-/// small next to the page its caller is about to touch. Fewer when the zone has no more.
+/// Puts never-used blocks of `z` on its stack, lowest index on top: those that start before
+/// the end of the page of the next one, or of the page after it when less than half a page is
+/// left. One block when a block is half a page or more. The blocks themselves are not
+/// written; their slices are marked as in memory (`segment::mark_dirty`) as the batches reach
+/// them, so that a page's worth at a time keeps that mark close to the pages the program
+/// touches (a zone's first blocks share the page of its arrays: a thread that uses a few
+/// blocks of a class touches one or two pages of the zone). Fewer when the zone has no more.
 ///
 /// # Safety
 /// `z` is a zone of class `c` of a heap owned by the caller, with `extended < nblocks` and an
-/// empty free list.
-unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
+/// empty stack.
+unsafe fn extend(z: *mut Zone, c: usize) {
     let g = &GEOMETRY[c];
-    // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use.
+    // SAFETY: blocks [extended, extended + n) lie inside the zone and are not in use; the
+    // stack has room for every block of the zone.
     unsafe {
-        let first = (*z).blocks.add((*z).extended as usize * g.bsize);
+        let e = (*z).extended as usize;
+        let first = (*z).blocks.add(e * g.bsize);
         let n = if g.bsize >= PAGE_SIZE / 2 {
             1
         } else {
@@ -596,19 +524,18 @@ unsafe fn extend(heap: *mut Heap, z: *mut Zone, c: usize) {
             }
             (end - first as usize).div_ceil(g.bsize)
         }
-        .min(g.nblocks - (*z).extended as usize);
+        .min(g.nblocks - e);
         segment::mark_dirty(first as usize, first as usize + n * g.bsize);
         if (*z).guarded.load(Ordering::Relaxed) {
             ptr::write_bytes(first, crate::debug::SCRIBBLE_FREED, n * g.bsize);
         }
-        let mut b = first;
-        for _ in 1..n {
-            let next = b.add(g.bsize);
-            (*(b as *mut Block)).next = link(heap, next as *mut Block);
-            b = next;
+        let requested = (*z).requested;
+        let mut sp = (*z).sp;
+        for idx in (e..e + n).rev() {
+            sp -= 1;
+            (*requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
         }
-        (*(b as *mut Block)).next = link(heap, (*z).free);
-        (*z).free = first as *mut Block;
+        (*z).sp = sp;
         (*z).extended += n as u32;
     }
 }
@@ -637,15 +564,16 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             if z == empty {
                 break;
             }
-            if !list_is_empty((*z).free) {
+            if (*z).sp != 0 {
                 return z;
             }
             if ((*z).extended as usize) < GEOMETRY[c].nblocks {
-                extend(heap, z, c);
+                extend(z, c);
                 return z;
             }
             class_unlink(heap, c, z);
-            (*z).used |= ZONE_FULL_FLAG;
+            (*z).full = true;
+            (*z).trigger = 0;
         }
         if !(*heap).slow_events.is_multiple_of(PURGE_CHECK_EVERY) {
             purge_tick(heap);
@@ -655,7 +583,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
             return z;
         }
         class_push_front(heap, c, z);
-        extend(heap, z, c);
+        extend(z, c);
         z
     }
 }
@@ -750,8 +678,7 @@ unsafe fn release_empty_heads_if(
                 break;
             }
             let z = (*heap).classes[c];
-            // An empty head counts its pin only.
-            if z != empty && (*z).used == 1 && pick(z) {
+            if z != empty && (*z).handed_out() == 0 && pick(z) {
                 class_unlink(heap, c, z);
                 segment::zone_release(heap, z);
                 released += 1;
@@ -831,8 +758,8 @@ unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
 }
 
 /// Makes `z` the head of `heap`'s class list `c`: in `classes`, and in the `direct` entries of
-/// the class's sizes. The head's `used` counts one more than its blocks (see `Zone::used`):
-/// the old head gives that pin back, the new one takes it.
+/// the class's sizes. A head is never released when it empties (its `trigger` is `i32::MIN`);
+/// the old head, if it stays in the list, is again released when it empties.
 ///
 /// # Safety
 /// `heap` is owned by the caller (or not yet in use); `c < CLASS_COUNT`.
@@ -847,10 +774,10 @@ unsafe fn set_class_head(heap: *mut Heap, c: usize, z: *mut Zone) {
         }
         let empty = EMPTY_ZONE.get();
         if !old.is_null() && old != empty {
-            (*old).used -= 1;
+            (*old).trigger = -((*old).extended as i32);
         }
         if z != empty {
-            (*z).used += 1;
+            (*z).trigger = i32::MIN;
         }
         (*heap).classes[c] = z;
         if let Some(&(first, end)) = DIRECT_SPANS.get(c) {
@@ -968,7 +895,7 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
             return Err(Misuse::DoubleFree);
         }
         entry.get().store(0, Ordering::Relaxed);
-        release_block(heap, z, p as *mut Block);
+        release_block(heap, z, entry.array, entry.index);
         Ok(())
     }
 }
@@ -1164,12 +1091,12 @@ pub fn free_small(r: &SmallRef, p: *mut u8) -> bool {
 }
 
 /// Gives back a small block that the calling thread claimed (swapped its `requested` entry
-/// from non-zero to 0): to its zone's free list when the segment is this thread's, else to its
+/// from non-zero to 0): to its zone's free stack when the segment is this thread's, else to its
 /// owner heap's remote lists.
 ///
 /// # Safety
 /// `p` is the start of a block of zone `z` in a mapped segment, and the calling thread claimed
-/// it. Until it is back, the block still counts in its zone's `used`, so the zone and its
+/// it. Until it is back, the block still counts as handed out by its zone, so the zone and its
 /// segment stay (and the segment keeps its owner, a heap, which is never unmapped).
 pub unsafe fn give_back_claimed(z: *mut Zone, p: *mut u8) {
     let seg = segment_of(p as usize);
@@ -1178,7 +1105,7 @@ pub unsafe fn give_back_claimed(z: *mut Zone, p: *mut u8) {
     unsafe {
         let owner = (*seg).heap.load(Ordering::Acquire);
         if owner == heap {
-            release_block(heap, z, p as *mut Block);
+            release_block_at(heap, z, p as *mut Block);
         } else {
             give_back_remote(p as *mut Block, z, owner);
         }
@@ -1200,7 +1127,7 @@ unsafe fn give_back_remote(b: *mut Block, z: *mut Zone, owner: *mut Heap) {
     // SAFETY: the caller's contract; after `adopt` returns true, `owner` is this thread's heap.
     unsafe {
         if (*owner).pooled.load(Ordering::Relaxed) && adopt(tls::heap(), owner) {
-            release_block(owner, z, b);
+            release_block_at(owner, z, b);
         } else {
             if tls::heap() == UNINIT_HEAP.get() && tls::freed_into().is_null() {
                 tls::set_freed_into(owner);
@@ -1305,35 +1232,38 @@ unsafe fn has_remote(heap: *mut Heap) -> bool {
     }
 }
 
-/// Returns a block to its zone's free list.
+/// Pushes block `idx` of zone `z`, whose `requested` array is `requested`, on the zone's
+/// stack of free blocks.
 ///
 /// # Safety
-/// `b` is a block of `z`, a zone of `heap`, no longer in use; `heap` owned by the caller.
+/// Block `idx` of `z`, a zone of `heap`, is no longer in use and not on the stack; `heap` is
+/// owned by the caller; `requested` is `(*z).requested`.
 #[inline(always)]
-unsafe fn release_block(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
-    // SAFETY: guaranteed by the caller.
+unsafe fn release_block(heap: *mut Heap, z: *mut Zone, requested: *const AtomicU16, idx: usize) {
+    // SAFETY: guaranteed by the caller: the stack has room for every block of the zone, and
+    // the block is not on it, so `sp - 1` stays in the stack.
     unsafe {
-        (*b).next = link(heap, (*z).free);
-        (*z).free = b;
-        // `used -= 1`, then the signed test on the flags of that same instruction: negative,
-        // the zone was full (ZONE_FULL_FLAG); zero, it is empty. (Compiled from Rust, this is a
-        // load, a decrement, a store and a test.)
-        // SAFETY: `z` is a live zone descriptor of ours (caller's contract); the instruction
-        // changes only its `used` field, which only this thread writes.
-        core::arch::asm!(
-            "sub dword ptr [{z} + {used}], 1",
-            "jle {changed}",
-            z = in(reg) z,
-            used = const core::mem::offset_of!(Zone, used),
-            changed = label {
-                // The head of a class list never gets here empty (its pin keeps it at 1 or
-                // more, so that a malloc/free loop neither takes this branch nor makes and
-                // releases a zone on every turn): the zone was full, or is empty.
-                // SAFETY: as above; zone_changed's contract is release_block's.
-                unsafe { zone_changed(heap, z) };
-            },
-            options(nostack),
-        );
+        let sp = (*z).sp - 1;
+        (*requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
+        (*z).sp = sp;
+        // The head of a class list never gets here (its trigger is i32::MIN, so that a
+        // malloc/free loop neither takes this branch nor makes and releases a zone on every
+        // turn): the zone was full, or is empty.
+        if sp as i32 <= (*z).trigger {
+            zone_changed(heap, z);
+        }
+    }
+}
+
+/// `release_block` of the block that starts at `b`.
+///
+/// # Safety
+/// As for `release_block`; `b` is the start of a block of `z`.
+unsafe fn release_block_at(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
+    // SAFETY: guaranteed by the caller: the descriptor is the owner's own.
+    unsafe {
+        let (idx, _) = block_index(b as usize - (*z).blocks as usize, &(*z).magic);
+        release_block(heap, z, (*z).requested, idx);
     }
 }
 
@@ -1345,12 +1275,13 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
     // SAFETY: guaranteed by release_block's caller.
     unsafe {
         let c = (*z).class.load(Ordering::Relaxed) as usize;
-        if (*z).used & ZONE_FULL_FLAG != 0 {
-            (*z).used &= !ZONE_FULL_FLAG;
+        if (*z).full {
+            (*z).full = false;
+            (*z).trigger = -((*z).extended as i32);
             class_push_back(heap, c, z);
             return;
         }
-        if (*z).used == 0 && (*heap).classes[c] != z {
+        if (*z).handed_out() == 0 && (*heap).classes[c] != z {
             class_unlink(heap, c, z);
             segment::zone_release(heap, z);
             // The purge clock, as on refills: a thread that only frees for a while (a phase
@@ -1378,7 +1309,7 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
 /// `heap` owned by the caller (or its lock is held).
 unsafe fn collect_remote(heap: *mut Heap) {
     // SAFETY: guaranteed by the caller; each block on the lists is a block of one of this
-    // heap's zones, still counted in its zone's `used`, so its zone is live.
+    // heap's zones, still counted as handed out by its zone, so its zone is live.
     unsafe {
         let mut cur = [ptr::null_mut::<Block>(); REMOTE_LISTS];
         let mut left = 0;
@@ -1397,7 +1328,7 @@ unsafe fn collect_remote(heap: *mut Heap) {
             }
             for (c, n) in cur.iter_mut().zip(next) {
                 if !c.is_null() {
-                    release_block(heap, zone_of(*c as usize), *c);
+                    release_block_at(heap, zone_of(*c as usize), *c);
                     if n.is_null() {
                         left -= 1;
                     }

@@ -375,13 +375,14 @@ pub unsafe fn zone_create(
         // zone's blocks reach them (`mark_dirty`, from `heap::extend`).
         (*seg).dirty_mask |= slice_bits(first, 1);
         let z = Segment::zone(seg, first);
-        (*z).free = crate::heap::list_end(z);
+        (*z).sp = 0;
         (*z).requested = requested;
         (*z).blocks = start.add(g.blocks_offset);
         (*z).magic = g.magic;
         (*z).bsize = g.bsize;
         (*z).span = g.span;
-        (*z).used = 0;
+        (*z).trigger = 0;
+        (*z).full = false;
         (*z).extended = 0;
         (*z).next = ptr::null_mut();
         (*z).prev = ptr::null_mut();
@@ -753,7 +754,7 @@ pub unsafe fn zone_at_unchecked(seg: *mut Segment, p: usize) -> *mut Zone {
 /// Whether `seg` belongs to `heap`: one compare of the owner field in memory and one branch
 /// (asm goto; rustc would load the atomic into a register, then compare). The field is written
 /// only when the segment changes hands, so the line stays shared between the threads that
-/// free into the segment (a field beside the owner's free list and count would be taken from
+/// free into the segment (a field beside the owner's free stack and count would be taken from
 /// it by every other thread's `free`: producer/consumer, 68 to 50 million blocks a second).
 ///
 /// # Safety
@@ -816,14 +817,18 @@ fn slice_map_entry(first: usize, c: usize, colour: usize) -> u32 {
 }
 
 /// The `requested` array of the zone made at slice `first` of segment `seg` whose slice map
-/// entry is `entry`: `colour` cache lines past the zone's start. Masked, so that whatever a
-/// concurrent writer did, it ends inside the segment (at most 255 lines, and an array of at
-/// most 7,280 bytes, past a slice boundary).
+/// entry is `entry`: `colour` cache lines past the zone's start, past the zone's free stack
+/// (`2 * nblocks` bytes, see `Zone`). Masked, so that whatever a concurrent writer did, it
+/// ends inside the segment (at most 255 lines, and a stack and an array of at most 6,552
+/// bytes each, past a slice boundary; a class past the last has no blocks).
 #[inline(always)]
 pub fn requested_array(seg: *mut Segment, first: usize, entry: usize) -> *const AtomicU16 {
     let first = first & (SLICES_PER_SEGMENT - 1);
+    // SAFETY: the class is masked into GEOMETRY.
+    let stack = 2 * unsafe { GEOMETRY.get_unchecked(entry_class(entry)) }.nblocks;
     // ((entry >> 24) & 0xFF) * 64, in two instructions.
-    (seg as usize + (first << SLICE_SHIFT) + ((entry >> 18) & (0xFF << 6))) as *const AtomicU16
+    (seg as usize + (first << SLICE_SHIFT) + ((entry >> 18) & (0xFF << 6)) + stack)
+        as *const AtomicU16
 }
 
 /// Where a pointer into a zone stands.

@@ -129,8 +129,9 @@ const fn align_up(x: usize, a: usize) -> usize {
     (x + a - 1) & !(a - 1)
 }
 
-/// Zone layout of one class over `slices` slices: `[pad][requested: u16 × nblocks][pad][blocks]`,
-/// the array starting at one of `colours` cache lines (`segment::requested_array`).
+/// Zone layout of one class over `slices` slices: `[pad][free stack: u16 × nblocks][requested:
+/// u16 × nblocks][pad][blocks]`, the stack starting at one of `colours` cache lines, the array
+/// right after it (`segment::requested_array`).
 #[derive(Clone, Copy)]
 pub struct Geometry {
     /// `ceil(2^64 / bsize)`: see [`block_index`] (first, so that its address is the entry's).
@@ -143,8 +144,9 @@ pub struct Geometry {
     /// Offset of block 0 from the zone start.
     pub blocks_offset: usize,
     pub slices: usize,
-    /// The cache lines, from the zone start, where the `requested` array may start: `colours`
-    /// of them (a power of two), 0, 64, 128, ... (the array ends before `blocks_offset`).
+    /// The cache lines, from the zone start, where the free stack may start: `colours` of them
+    /// (a power of two), 0, 64, 128, ... (the `requested` array after it ends before
+    /// `blocks_offset`).
     pub colours: usize,
 }
 
@@ -166,8 +168,8 @@ const fn blocks_fitting(c: usize, slices: usize, room: usize) -> usize {
     let zone = slices * SLICE_SIZE;
     let s = class_size(c);
     let a = class_align(c);
-    let mut n = zone / (s + 2);
-    while n > 0 && align_up(2 * n + room, a) + n * s > zone {
+    let mut n = zone / (s + 4);
+    while n > 0 && align_up(4 * n + room, a) + n * s > zone {
         n -= 1;
     }
     n
@@ -216,7 +218,7 @@ const fn layout(c: usize, room: usize) -> Geometry {
     }
     let nblocks = blocks_fitting(c, slices, room);
     let s = class_size(c) as u64;
-    let blocks_offset = align_up(2 * nblocks + room, class_align(c));
+    let blocks_offset = align_up(4 * nblocks + room, class_align(c));
     Geometry {
         bsize: s as usize,
         magic: magic_of(s),
@@ -224,7 +226,7 @@ const fn layout(c: usize, room: usize) -> Geometry {
         span: nblocks * s as usize,
         blocks_offset,
         slices,
-        colours: floor_power_of_two(min((blocks_offset - 2 * nblocks) / 64 + 1, MAX_COLOURS)),
+        colours: floor_power_of_two(min((blocks_offset - 4 * nblocks) / 64 + 1, MAX_COLOURS)),
     }
 }
 
@@ -375,13 +377,15 @@ mod tests {
             assert!(g.nblocks >= MIN_BLOCKS_PER_ZONE);
             assert_eq!((g.slices * SLICE_SIZE) % crate::types::PAGE_SIZE, 0);
             assert!(g.blocks_offset + g.nblocks * class_size(c) <= g.slices * SLICE_SIZE);
-            assert!(g.blocks_offset >= 2 * g.nblocks);
+            assert!(g.blocks_offset >= 4 * g.nblocks);
             // the last colour's array ends before the blocks
-            assert!((g.colours - 1) * 64 + 2 * g.nblocks <= g.blocks_offset);
+            assert!((g.colours - 1) * 64 + 4 * g.nblocks <= g.blocks_offset);
             assert!(g.colours >= 1);
             assert!(g.colours.is_power_of_two());
             if class_size(c) >= COLOUR_MIN_SIZE {
-                assert!(g.colours >= 4, "class {c}");
+                // 2 for 3584 bytes (7 x 512): the room would push its first block onto a
+                // second page.
+                assert!(g.colours >= 2, "class {c}");
             }
             assert_eq!(g.blocks_offset % class_align(c), 0);
         }

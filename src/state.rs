@@ -3,12 +3,12 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU8};
 
 use crate::large::LargeState;
 use crate::sync::SpinLock;
 use crate::types::{
-    Block, Heap, LargeFront, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS, REMOTE_PAD,
+    Heap, LargeFront, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS, REMOTE_PAD,
 };
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
@@ -43,7 +43,6 @@ pub const fn empty_heap() -> Heap {
         pool_next: ptr::null_mut(),
         ready: false,
         purge_at: 0,
-        link_key: 0,
         empty_segments: 0,
         slow_events: 0,
         pooled_at: 0,
@@ -109,16 +108,15 @@ const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);
 /// its own, outside `G`'s page, since few programs ever use it.
 pub static SHARED_HEAP: Guarded<Heap> = Guarded::new(empty_heap());
 
-/// The free-list head of `EMPTY_ZONE`: a readable word of 0, whose decoded link fails the
-/// fast path's check (see `heap::LINK_KEY_MARK`). Never written.
-pub static EMPTY_BLOCK: Guarded<Block> = Guarded::new(Block {
-    next: ptr::null_mut(),
-});
+/// The `requested` array of `EMPTY_ZONE`: its one entry, 0, is what the fast path of
+/// `malloc` reads as the top of the zone's empty stack (`sp` 0) before it finds the stack
+/// empty. Never written.
+pub static EMPTY_ENTRY: Guarded<AtomicU16> = Guarded::new(AtomicU16::new(0));
 
-/// The zone every empty class list points to: its free list is empty (`EMPTY_BLOCK`), so the
-/// fast path falls through to the slow path. Never written.
+/// The zone every empty class list points to: its stack of free blocks is empty, so the fast
+/// path falls through to the slow path. Never written.
 pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone {
-    free: EMPTY_BLOCK.get(),
+    requested: EMPTY_ENTRY.get(),
     ..Zone::EMPTY
 });
 
@@ -135,7 +133,6 @@ const fn sentinel_heap() -> Heap {
         h.direct[i] = EMPTY_ZONE.get();
         i += 1;
     }
-    h.link_key = crate::heap::LINK_KEY_MARK;
     h.ready = true;
     h
 }

@@ -5,12 +5,13 @@
 //!  ├── Segment (4 MiB, aligned to 4 MiB, one mmap, registered in `registry`)
 //!  │     slice 0  : the Segment header below (owner heap, slice map, 64 Zone descriptors)
 //!  │     slice 1..: zones, each a run of 64 KiB slices holding blocks of ONE size class
-//!  │                ┌──────────────┬───────────────────────────────────────────┐
-//!  │       zone  =  │ requested[]  │ block 0 │ block 1 │ ...   │ block n-1     │
-//!  │                │ u16 per block│ (bsize bytes each, aligned to lowbit(bsize)│
-//!  │                └──────────────┴───────────────────────────────────────────┘
-//!  │                (the array starts a zone-dependent number of cache lines in:
-//!  │                 `segment::requested_array`)
+//!  │                ┌────────────┬─────────────┬──────────────────────────────────────┐
+//!  │       zone  =  │ free stack │ requested[] │ block 0 │ block 1 │ ...  │ block n-1 │
+//!  │                │ u16 / block│ u16 / block │ (bsize bytes each, aligned to          │
+//!  │                │ (indices)  │             │  lowbit(bsize))                        │
+//!  │                └────────────┴─────────────┴──────────────────────────────────────┘
+//!  │                (the stack starts a zone-dependent number of cache lines in, the
+//!  │                 array right after it: `segment::requested_array`)
 //!  └── LARGE mapping (one mmap per block, > SMALL_MAX), recorded in `large`'s table
 //! ```
 //!
@@ -25,9 +26,10 @@
 //! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting on a heap's remote
 //!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
 //!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
-//! - A block is handed out only if it is on its zone's `free` list or below `extended`'s bump
-//!   limit; `used` counts blocks handed out and not yet returned to that zone (plus one while
-//!   the zone heads its class list).
+//! - A block is handed out only if its index is on its zone's free stack (`Zone::sp`); each
+//!   index below `extended` is on the stack, or its block is handed out (live, or freed by
+//!   another thread and on a heap's remote list, or being freed), never both, so the stack
+//!   never holds more than `nblocks` indices. `extended + sp` counts the blocks handed out.
 //! - A `Heap` is used by one thread at a time (its owner) or sits in the heap pool; other threads
 //!   only push freed blocks on its atomic `remote_free` lists, and read its `pooled` flag. A
 //!   thread takes a heap out of the pool under `G.heap_lock` (a new thread's first allocation,
@@ -73,12 +75,9 @@ pub struct Block {
     pub next: *mut Block,
 }
 
-/// Set in `Zone::used` while the zone is out of its class list because it was full.
-pub const ZONE_FULL_FLAG: u32 = 1 << 31;
-
 /// Zone states (`Zone::state`).
 pub const ZONE_UNUSED: u8 = 0;
-/// In use by its heap (in its class list, or out of it while full: see `ZONE_FULL_FLAG`).
+/// In use by its heap (in its class list, or out of it while full: see `Zone::full`).
 pub const ZONE_LISTED: u8 = 1;
 
 /// A run of slices holding blocks of one size class.
@@ -86,29 +85,41 @@ pub const ZONE_LISTED: u8 = 1;
 /// Owner-only fields are plain. Other threads (a `free` from another thread, `show_alloc_mem`)
 /// read only `class` and `state`, and derive everything else from the slice map and
 /// `GEOMETRY[class]`, so a torn read can never send them outside the segment.
+///
+/// The zone's free blocks are a stack of block indices kept outside the blocks, in the
+/// `free_stack` region right below the `requested` array: entry `j` of the stack, from the
+/// top, is `requested[sp + j]` for `sp <= j + sp < 0` (negative indices of the same
+/// array). `malloc` pops `requested[sp]` and writes the block's `requested` entry, one base
+/// for both; `free` pushes. Blocks hold no allocator data while free (except a remote list's
+/// link, see `Heap::remote_free`), so a write to a freed block changes nothing the
+/// allocator reads.
 #[repr(C, align(64))]
 pub struct Zone {
     /// Owner-only copy of `GEOMETRY[class].magic` (first, so that its address is the
     /// descriptor's, for `size_class::block_index`).
     pub magic: u64,
-    /// Owner-only: the zone's `requested` array (`segment::requested_array`).
+    /// Owner-only: the zone's `requested` array (`segment::requested_array`); the free stack
+    /// lies below it.
     pub requested: *const AtomicU16,
     /// Owner-only: address of block 0.
     pub blocks: *mut u8,
-    /// Owner-only: free blocks to hand out (LIFO).
-    pub free: *mut Block,
+    /// Owner-only: minus the number of free block indices on the stack (0: none); the top of
+    /// the stack is `requested[sp]`.
+    pub sp: isize,
     /// Owner-only copies of `GEOMETRY[class]`'s `bsize` and `span` (and `magic` above), next
     /// to `blocks` for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these
     /// plain fields may be mid-update when they look.)
     pub bsize: usize,
     pub span: usize,
-    /// Owner-only: blocks handed out and not returned to this zone, plus 1 while the zone
-    /// heads its class list (a pin, so that its blocks going back never make it read 0: a
-    /// malloc/free loop on the head never leaves the fast path), plus `ZONE_FULL_FLAG` while
-    /// the zone is out of its class list because it was full (so that one signed test on the
-    /// `free` path catches both "now empty" and "was full").
-    pub used: u32,
-    /// Owner-only: blocks `[0, extended)` have been put on `free` or handed out at least once.
+    /// Owner-only: the `free` that leaves `sp` at or below this takes the slow path
+    /// (`heap::zone_changed`): `-extended` for a zone in its class list behind the head (the
+    /// zone is then empty), `i32::MIN` for the head of its class list (never: a malloc/free
+    /// loop on the head never leaves the fast path), 0 for a zone out of its class list
+    /// because it was full (its first block back re-lists it). One signed compare on the
+    /// `free` path catches both "now empty" and "was full".
+    pub trigger: i32,
+    /// Owner-only: blocks `[0, extended)` have been put on the stack or handed out at least
+    /// once; blocks handed out and not back are `extended + sp` (`Zone::handed_out`).
     pub extended: u32,
     /// Size class index.
     pub class: AtomicU8,
@@ -116,26 +127,35 @@ pub struct Zone {
     pub state: AtomicU8,
     /// Made while FT_MALLOC_GUARD was on: free blocks are poisoned, live ones carry canaries.
     pub guarded: AtomicBool,
+    /// Owner-only: out of its class list because it was full (see `trigger`).
+    pub full: bool,
     /// Owner-only links of the heap's class list.
     pub next: *mut Zone,
     pub prev: *mut Zone,
 }
 
 impl Zone {
-    /// A descriptor of no zone, with an empty free list (used to initialise statics only).
+    /// Blocks handed out and not back (owner-only).
+    #[inline(always)]
+    pub fn handed_out(&self) -> usize {
+        (self.extended as isize + self.sp) as usize
+    }
+
+    /// A descriptor of no zone, with an empty free stack (used to initialise statics only).
     #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Zone = Zone {
         magic: 0,
         requested: ptr::null(),
         blocks: ptr::null_mut(),
-        free: ptr::null_mut(),
+        sp: 0,
         bsize: 0,
         span: 0,
-        used: 0,
+        trigger: 0,
         extended: 0,
         class: AtomicU8::new(0),
         state: AtomicU8::new(ZONE_UNUSED),
         guarded: AtomicBool::new(false),
+        full: false,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
     };
@@ -296,8 +316,6 @@ pub struct Heap {
     pub ready: bool,
     /// The earliest `purge_at` of its segments, 0 when none is pending.
     pub purge_at: u64,
-    /// Secret mixed into the free-list links of this heap's zones (see `heap::link`).
-    pub link_key: usize,
     /// Empty segments the heap keeps for the purge delay (at most `EMPTY_SEGMENTS_KEPT`; more
     /// go to the pool at once, their pages given back).
     pub empty_segments: usize,
@@ -369,7 +387,7 @@ pub const ZONES_OFFSET: usize = core::mem::offset_of!(Segment, zones);
 const _: () = assert!(size_of::<Segment>() <= SLICE_SIZE);
 const _: () =
     assert!(core::mem::offset_of!(Segment, zero_span) == core::mem::offset_of!(Zone, span));
-const _: () = assert!(core::mem::offset_of!(Zone, used) + 4 <= 64);
+const _: () = assert!(core::mem::offset_of!(Zone, guarded) < 64);
 const _: () = assert!(descriptor_offset(SLICES_PER_SEGMENT) < u16::MAX as usize);
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ if build "$BUILD/c/libearly.so" -shared -fPIC "$DIR/early.c" &&
 	fi
 fi
 
-for script in mmapcount.sh bindings.sh show.sh debug.sh safelink.sh; do
+for script in mmapcount.sh bindings.sh show.sh debug.sh uafwrite.sh; do
 	out="$BUILD/logs/$script.log"
 	mkdir -p "$BUILD/logs"
 	bash "$DIR/$script" "$FILTER" >"$out" 2>&1
