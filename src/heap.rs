@@ -23,7 +23,10 @@ use crate::segment::{self, segment_of, SmallRef};
 use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETRY};
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
-use crate::types::{Block, Heap, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS};
+use crate::types::{
+    Block, Heap, RemoteOut, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, REMOTE_OUT_BATCH,
+    REMOTE_OUT_SLOTS,
+};
 
 /// Heaps are carved from mappings of this size.
 const HEAP_CHUNK: usize = 64 * 1024;
@@ -319,6 +322,7 @@ unsafe fn heap_trim(heap: *mut Heap) {
     // SAFETY: guaranteed by the caller.
     unsafe {
         crate::large::front_flush_of(heap);
+        remote_out_flush(heap);
         if (*heap).ready {
             collect_remote(heap);
             // Empty segments wait for a purge delay that nobody would run while the heap sits
@@ -621,6 +625,7 @@ unsafe fn purge_tick_own(heap: *mut Heap, now: u64) {
     // SAFETY: guaranteed by the caller.
     unsafe {
         if (*heap).purge_at != 0 && now >= (*heap).purge_at {
+            remote_out_flush(heap);
             release_empty_heads(heap);
             segment::purge_due(heap, now);
             crate::large::expire_cached();
@@ -727,6 +732,7 @@ pub fn trim() -> bool {
     if let Some(heap) = own_heap() {
         // SAFETY: `heap` is this thread's own heap, ready since it is not a sentinel.
         unsafe {
+            remote_out_flush(heap);
             given += give_back_free(heap, 1);
         }
     }
@@ -1128,11 +1134,33 @@ unsafe fn give_back_remote(b: *mut Block, z: *mut Zone, owner: *mut Heap) {
     unsafe {
         if (*owner).pooled.load(Ordering::Relaxed) && adopt(tls::heap(), owner) {
             release_block_at(owner, z, b);
-        } else {
-            if tls::heap() == UNINIT_HEAP.get() && tls::freed_into().is_null() {
+            return;
+        }
+        let mut heap = tls::heap();
+        if heap == UNINIT_HEAP.get() {
+            // A thread that has freed a batch's worth of other heaps' blocks before its first
+            // malloc takes its heap now, as that malloc would (asking for the heap it first
+            // freed into: see `thread_heap_init`), so that a thread that only frees (a
+            // consumer) batches its frees too. Not at its first free: a thread whose first
+            // call frees a block of its exiting predecessor takes that heap once pooled.
+            if tls::freed_into().is_null() {
                 tls::set_freed_into(owner);
             }
-            push_remote(owner, b);
+            let frees = tls::remote_frees() + 1;
+            tls::set_remote_frees(frees);
+            if frees >= REMOTE_OUT_BATCH as usize
+                && G.init.load(Ordering::Acquire) == crate::state::INIT_DONE
+            {
+                heap = thread_heap_init();
+                if heap == owner {
+                    release_block_at(owner, z, b);
+                    return;
+                }
+            }
+        }
+        match own_heap_of(heap) {
+            Some(heap) if !heap.is_null() => remote_out_push(heap, owner, b),
+            _ => push_remote(owner, b, b),
         }
     }
 }
@@ -1176,8 +1204,10 @@ unsafe fn adopt(heap: *mut Heap, owner: *mut Heap) -> bool {
             (*heap).adopt_until = 0;
             return false;
         }
-        // Its LARGE blocks go to the shared cache, as for any heap that goes to the pool.
+        // Its LARGE blocks go to the shared cache, and its batches of other heaps' blocks to
+        // their owners, as for any heap that goes to the pool.
         crate::large::front_flush_of(heap);
+        remote_out_flush(heap);
         G.heap_lock.lock();
         if !pool_unlink(owner) {
             G.heap_lock.unlock();
@@ -1193,26 +1223,96 @@ unsafe fn adopt(heap: *mut Heap, owner: *mut Heap) -> bool {
     true
 }
 
-/// Pushes a block freed by another thread on one of its owner heap's remote lists, chosen by
-/// the block's address (a multiplicative hash: consecutive blocks of any size spread over the
-/// lists).
+/// Pushes a chain of blocks freed by another thread, `head` to `tail` (linked through their
+/// first words), on one of their owner heap's remote lists, chosen by the head's address (a
+/// multiplicative hash: consecutive blocks of any size spread over the lists).
 ///
 /// # Safety
-/// `b` is a block of a zone of `owner`, whose `requested` entry this thread just cleared.
-unsafe fn push_remote(owner: *mut Heap, b: *mut Block) {
+/// The blocks are blocks of zones of `owner`, whose `requested` entries this thread cleared;
+/// `tail` is reached from `head`.
+unsafe fn push_remote(owner: *mut Heap, head: *mut Block, tail: *mut Block) {
     const BITS: u32 = REMOTE_LISTS.trailing_zeros();
     const _: () = assert!(REMOTE_LISTS.is_power_of_two() && BITS >= 1);
-    let i = (b as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - BITS);
+    let i = (head as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - BITS);
     // SAFETY: guaranteed by the caller; heaps are never unmapped.
     unsafe {
         let list = &(*owner).remote_free[i];
         let mut old = list.load(Ordering::Relaxed);
         loop {
-            (*b).next = old;
-            match list.compare_exchange_weak(old, b, Ordering::Release, Ordering::Relaxed) {
+            (*tail).next = old;
+            match list.compare_exchange_weak(old, head, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(x) => old = x,
             }
+        }
+    }
+}
+
+/// The heap `heap` when it is a thread's own (not a sentinel: before the thread's first
+/// allocation, or after its exit destructor ran).
+#[inline(always)]
+fn own_heap_of(heap: *mut Heap) -> Option<*mut Heap> {
+    (heap != UNINIT_HEAP.get() && heap != DEAD_HEAP.get()).then_some(heap)
+}
+
+/// Adds block `b` of heap `owner`, freed by the thread of `heap`, to `heap`'s batch for
+/// `owner` (see `Heap::remote_out`): one atomic operation on the owner's remote lists per
+/// `REMOTE_OUT_BATCH` blocks instead of one per block (a consumer thread that frees what a
+/// producer allocates, on every `free`; and on many cores, the line of the owner's list heads
+/// passes from thread to thread that much less).
+///
+/// # Safety
+/// `heap` is the calling thread's own heap; `b` is a block of a zone of `owner` (another
+/// heap), whose `requested` entry this thread cleared.
+unsafe fn remote_out_push(heap: *mut Heap, owner: *mut Heap, b: *mut Block) {
+    // SAFETY: guaranteed by the caller: `remote_out` is the calling thread's; the blocks on it
+    // are claimed by this thread.
+    unsafe {
+        let slots = &mut (*heap).remote_out;
+        let i = match slots.iter().position(|o| o.owner == owner) {
+            Some(i) => i,
+            None => {
+                let i = (*heap).remote_out_next % REMOTE_OUT_SLOTS;
+                (*heap).remote_out_next = i + 1;
+                remote_out_flush_slot(&mut slots[i]);
+                slots[i].owner = owner;
+                i
+            }
+        };
+        let o = &mut slots[i];
+        (*b).next = o.head;
+        if o.head.is_null() {
+            o.tail = b;
+        }
+        o.head = b;
+        o.count += 1;
+        if o.count >= REMOTE_OUT_BATCH {
+            remote_out_flush_slot(o);
+        }
+    }
+}
+
+/// Hands the batch `o` to its owner heap and empties the slot.
+///
+/// # Safety
+/// `o` is a slot of the calling thread's heap (or of a heap it owns alone).
+unsafe fn remote_out_flush_slot(o: &mut RemoteOut) {
+    if !o.head.is_null() {
+        // SAFETY: the chain's blocks are the owner's, claimed by this thread (remote_out_push).
+        unsafe { push_remote(o.owner, o.head, o.tail) };
+    }
+    *o = RemoteOut::EMPTY;
+}
+
+/// Hands every batch of `heap` to its owner heap (see `Heap::remote_out`).
+///
+/// # Safety
+/// `heap` is the calling thread's own heap, or one it owns alone.
+pub unsafe fn remote_out_flush(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        for o in (*heap).remote_out.iter_mut() {
+            remote_out_flush_slot(o);
         }
     }
 }

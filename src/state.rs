@@ -8,7 +8,8 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU8};
 use crate::large::LargeState;
 use crate::sync::SpinLock;
 use crate::types::{
-    Heap, LargeFront, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS, REMOTE_PAD,
+    Heap, LargeFront, RemoteOut, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS,
+    REMOTE_OUT_SLOTS, REMOTE_PAD,
 };
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
@@ -49,6 +50,8 @@ pub const fn empty_heap() -> Heap {
         tidied: false,
         adopt_until: 0,
         large_front: LargeFront::EMPTY,
+        remote_out: [RemoteOut::EMPTY; REMOTE_OUT_SLOTS],
+        remote_out_next: 0,
     }
 }
 

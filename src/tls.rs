@@ -15,7 +15,7 @@
 //! thread's exit destructor ran, else the thread's own heap. Both sentinels have every class
 //! list empty, so the fast path falls through to the slow path, which tells them apart. A
 //! second slot (`freed_into`) remembers, for a thread that frees before it allocates, whose
-//! heap it freed into first.
+//! heap it freed into first, and a third (`remote_frees`) how many such blocks it freed.
 
 use crate::types::Heap;
 
@@ -39,6 +39,12 @@ core::arch::global_asm!(
     ".size ft_malloc_tls_freed_into, 8",
     "ft_malloc_tls_freed_into:",
     ".quad 0",
+    ".globl ft_malloc_tls_remote_frees",
+    ".hidden ft_malloc_tls_remote_frees",
+    ".type ft_malloc_tls_remote_frees, @object",
+    ".size ft_malloc_tls_remote_frees, 8",
+    "ft_malloc_tls_remote_frees:",
+    ".quad 0",
     ".text",
     uninit = sym crate::state::UNINIT_HEAP,
 );
@@ -46,11 +52,11 @@ core::arch::global_asm!(
 /// The getter and setter of one 8-byte slot declared above: two instructions each, the slot's
 /// offset from the thread pointer read from the GOT, then the access through %fs.
 macro_rules! tls_slot {
-    ($(#[$get_doc:meta])* $get:ident, $(#[$set_doc:meta])* $set:ident, $sym:literal) => {
+    ($ty:ty, $(#[$get_doc:meta])* $get:ident, $(#[$set_doc:meta])* $set:ident, $sym:literal) => {
         $(#[$get_doc])*
         #[inline(always)]
-        pub fn $get() -> *mut Heap {
-            let v: *mut Heap;
+        pub fn $get() -> $ty {
+            let v: $ty;
             // SAFETY: the slot is 8 bytes of this thread's static TLS block, which exists for
             // the whole life of the thread; the GOT entry holds its offset from the thread
             // pointer (%fs).
@@ -67,7 +73,7 @@ macro_rules! tls_slot {
 
         $(#[$set_doc])*
         #[inline(always)]
-        pub fn $set(h: *mut Heap) {
+        pub fn $set(h: $ty) {
             // SAFETY: as in the getter; the slot is private to this thread.
             unsafe {
                 core::arch::asm!(
@@ -83,6 +89,7 @@ macro_rules! tls_slot {
 }
 
 tls_slot!(
+    *mut Heap,
     /// The calling thread's heap pointer (see module doc).
     heap,
     /// Sets the calling thread's heap pointer.
@@ -91,6 +98,7 @@ tls_slot!(
 );
 
 tls_slot!(
+    *mut Heap,
     /// The heap of another thread into which this thread, before it had a heap of its own,
     /// first freed a block (null if none): the heap it asks for at its first allocation
     /// (`heap::thread_heap_init`).
@@ -98,6 +106,16 @@ tls_slot!(
     /// Sets `freed_into`.
     set_freed_into,
     "ft_malloc_tls_freed_into"
+);
+
+tls_slot!(
+    usize,
+    /// Blocks of other heaps this thread freed before it had a heap of its own: at
+    /// `types::REMOTE_OUT_BATCH`, it takes one (`heap::give_back_remote`).
+    remote_frees,
+    /// Sets `remote_frees`.
+    set_remote_frees,
+    "ft_malloc_tls_remote_frees"
 );
 
 /// An address unique to the calling thread (its thread pointer), for lock ownership.

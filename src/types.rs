@@ -23,12 +23,13 @@
 //!   and the zone's class (bits 16..24), so one load tells a `free` both, and the cache line of
 //!   the zone where its `requested` array starts (bits 24..32, `segment::requested_array`). A
 //!   zone's descriptor is `zones[first_slice]`.
-//! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting on a heap's remote
-//!   list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
+//! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting in a batch or
+//!   on a heap's remote list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
 //!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
 //! - A block is handed out only if its index is on its zone's free stack (`Zone::sp`); each
 //!   index below `extended` is on the stack, or its block is handed out (live, or freed by
-//!   another thread and on a heap's remote list, or being freed), never both, so the stack
+//!   another thread: in that thread's batch (`Heap::remote_out`) or on a heap's remote list,
+//!   or being freed), never both, so the stack
 //!   never holds more than `nblocks` indices. `extended + sp` counts the blocks handed out.
 //! - A `Heap` is used by one thread at a time (its owner) or sits in the heap pool; other threads
 //!   only push freed blocks on its atomic `remote_free` lists, and read its `pooled` flag. A
@@ -331,6 +332,42 @@ pub struct Heap {
     pub adopt_until: u64,
     /// Owner-only: LARGE blocks the owner freed, kept for its next LARGE requests.
     pub large_front: LargeFront,
+    /// Owner-only: blocks of other heaps that this heap's thread freed, not yet handed to
+    /// their owners: a chain per owner heap, pushed on the owner's remote lists in one atomic
+    /// operation when it holds `REMOTE_OUT_BATCH` blocks, when its slot is wanted for another
+    /// owner (`remote_out_next` picks it, in turn), on the thread's purge ticks, and before the
+    /// heap goes to the pool (`heap::remote_out_flush`).
+    pub remote_out: [RemoteOut; REMOTE_OUT_SLOTS],
+    pub remote_out_next: usize,
+}
+
+/// Owner heaps a heap batches remote frees for at once (see `Heap::remote_out`): two, which
+/// keeps the first thread's heap, and the globals around it, in one page.
+pub const REMOTE_OUT_SLOTS: usize = 2;
+/// Blocks a batch holds before it goes to its owner heap.
+pub const REMOTE_OUT_BATCH: u32 = 32;
+
+/// A chain of blocks freed into another heap (`Heap::remote_out`), linked through the
+/// blocks' first words as on the remote lists: `head` to `tail`, `count` blocks, for heap
+/// `owner` (null: the slot is unused, and the chain empty). Each block's `requested` entry was
+/// claimed (cleared) by the freeing thread, so the blocks are its own until handed over, and
+/// count as handed out by their zones.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RemoteOut {
+    pub owner: *mut Heap,
+    pub head: *mut Block,
+    pub tail: *mut Block,
+    pub count: u32,
+}
+
+impl RemoteOut {
+    pub const EMPTY: RemoteOut = RemoteOut {
+        owner: ptr::null_mut(),
+        head: ptr::null_mut(),
+        tail: ptr::null_mut(),
+        count: 0,
+    };
 }
 
 /// Blocks a heap's `LargeFront` holds at most.
