@@ -541,7 +541,19 @@ unsafe fn extend(z: *mut Zone, c: usize) {
         }
         (*z).sp = sp;
         (*z).extended += n as u32;
+        // Only the head of a class list is extended.
+        (*z).trigger = head_trigger(z);
     }
+}
+
+/// The `trigger` of a zone at the head of its class list: below any `sp` that a stack holding
+/// each handed-out block once can reach (see `Zone::trigger`).
+///
+/// # Safety
+/// `z` is a live zone descriptor of the caller's heap.
+unsafe fn head_trigger(z: *mut Zone) -> i32 {
+    // SAFETY: guaranteed by the caller.
+    -(unsafe { (*z).extended } as i32) - 1
 }
 
 /// Finds or makes a zone of class `c` with a free block and puts it at the head of its list.
@@ -764,7 +776,8 @@ unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
 }
 
 /// Makes `z` the head of `heap`'s class list `c`: in `classes`, and in the `direct` entries of
-/// the class's sizes. A head is never released when it empties (its `trigger` is `i32::MIN`);
+/// the class's sizes. A head is never released when it empties (its `trigger` is
+/// `-extended - 1`, see `Zone::trigger`);
 /// the old head, if it stays in the list, is again released when it empties.
 ///
 /// # Safety
@@ -783,7 +796,7 @@ unsafe fn set_class_head(heap: *mut Heap, c: usize, z: *mut Zone) {
             (*old).trigger = -((*old).extended as i32);
         }
         if z != empty {
-            (*z).trigger = i32::MIN;
+            (*z).trigger = head_trigger(z);
         }
         (*heap).classes[c] = z;
         if let Some(&(first, end)) = DIRECT_SPANS.get(c) {
@@ -1346,9 +1359,10 @@ unsafe fn release_block(heap: *mut Heap, z: *mut Zone, requested: *const AtomicU
         let sp = (*z).sp - 1;
         (*requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
         (*z).sp = sp;
-        // The head of a class list never gets here (its trigger is i32::MIN, so that a
-        // malloc/free loop neither takes this branch nor makes and releases a zone on every
-        // turn): the zone was full, or is empty.
+        // The head of a class list gets here only if its stack would hold more indices than
+        // blocks were ever handed out (its trigger is `-extended - 1`, so that a malloc/free
+        // loop neither takes this branch nor makes and releases a zone on every turn); other
+        // zones when they were full, or are empty.
         if sp as i32 <= (*z).trigger {
             zone_changed(heap, z);
         }
@@ -1374,6 +1388,14 @@ unsafe fn release_block_at(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
 unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
     // SAFETY: guaranteed by release_block's caller.
     unsafe {
+        if (*z).sp < -((*z).extended as isize) {
+            // More indices than blocks handed out: the same block was pushed twice, which only
+            // a double free racing with itself can do (see `free_in_segment`). The push is
+            // undone, so that the stack never outgrows its region below the array (the block
+            // may still be handed out twice: such a program's blocks are shared already).
+            (*z).sp += 1;
+            return;
+        }
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         if (*z).full {
             (*z).full = false;

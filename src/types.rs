@@ -114,10 +114,11 @@ pub struct Zone {
     pub span: usize,
     /// Owner-only: the `free` that leaves `sp` at or below this takes the slow path
     /// (`heap::zone_changed`): `-extended` for a zone in its class list behind the head (the
-    /// zone is then empty), `i32::MIN` for the head of its class list (never: a malloc/free
-    /// loop on the head never leaves the fast path), 0 for a zone out of its class list
-    /// because it was full (its first block back re-lists it). One signed compare on the
-    /// `free` path catches both "now empty" and "was full".
+    /// zone is then empty), `-extended - 1` for the head of its class list (only a block
+    /// pushed twice could get there: a malloc/free loop on the head never leaves the fast
+    /// path, and the stack never holds more than `extended` indices), 0 for a zone out of its
+    /// class list because it was full (its first block back re-lists it). One signed compare
+    /// on the `free` path catches both "now empty" and "was full".
     pub trigger: i32,
     /// Owner-only: blocks `[0, extended)` have been put on the stack or handed out at least
     /// once; blocks handed out and not back are `extended + sp` (`Zone::handed_out`).
