@@ -13,6 +13,7 @@ use crate::os;
 use crate::registry::{self, REGISTRY};
 use crate::segment::small_lookup;
 use crate::size_class::{class_of, class_size, GEOMETRY};
+use crate::tls;
 use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
 
 /// Largest size any request may have (C's PTRDIFF_MAX).
@@ -117,13 +118,20 @@ pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
 /// handed out again cannot be told apart from its new owner's.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
-    let a = p as usize;
-    // SAFETY: fast_path_segment says a segment of ours is mapped there: free_in_segment's
-    // contract.
+    let index = registry::index_of(p as usize);
+    // SAFETY: a non-zero registry entry says a segment of ours is mapped there (the contract
+    // of free_in_segment); the calling thread's tag there, that it is its own heap's (free_own's).
     unsafe {
-        if fast_path_segment(a) {
-            let _ = heap::free_in_segment(p);
-            return;
+        if debug::below_fast_free_limit(index) {
+            let entry = REGISTRY.entry_at(index);
+            if tls::tag_matches(entry) {
+                let _ = heap::free_own(p, tls::heap);
+                return;
+            }
+            if entry != 0 {
+                let _ = heap::free_in_segment(p);
+                return;
+            }
         }
         free_slow(p);
     }

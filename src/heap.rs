@@ -15,7 +15,7 @@
 //! class list runs dry, and at thread exit.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU8, Ordering};
 
 use crate::alloc::Misuse;
 use crate::os;
@@ -24,8 +24,8 @@ use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETR
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
-    Block, Heap, RemoteOut, Zone, CLASS_COUNT, PAGE_SIZE, REMOTE_LISTS, REMOTE_OUT_BATCH,
-    REMOTE_OUT_SLOTS,
+    Block, Heap, RemoteOut, Zone, CLASS_COUNT, MAX_HEAP_TAG, PAGE_SIZE, REMOTE_LISTS,
+    REMOTE_OUT_BATCH, REMOTE_OUT_SLOTS,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -41,8 +41,23 @@ pub unsafe fn heap_prepare(h: *mut Heap) {
         for c in 0..CLASS_COUNT {
             set_class_head(h, c, EMPTY_ZONE.get());
         }
+        (*h).tag = NEXT_TAG
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                (t <= MAX_HEAP_TAG).then_some(t + 1)
+            })
+            .unwrap_or(0);
         (*h).ready = true;
     }
+}
+
+/// The tag the next heap prepared gets (`Heap::tag`); past `MAX_HEAP_TAG`, heaps get none.
+static NEXT_TAG: AtomicU8 = AtomicU8::new(1);
+
+/// Makes `h` the calling thread's heap: its TLS heap pointer and tag.
+pub fn set_thread_heap(h: *mut Heap) {
+    tls::set_heap(h);
+    // SAFETY: `h` is a heap or a sentinel, valid for ever.
+    tls::set_tag(unsafe { crate::registry::tls_tag_of(h) } as usize);
 }
 
 /// Entry `i` of a `requested` array (or of the free stack below it: `i < 0`), zero-extended: a
@@ -383,7 +398,7 @@ fn thread_heap_init_from(prefer: *mut Heap) -> *mut Heap {
     if h.is_null() {
         return h;
     }
-    tls::set_heap(h);
+    set_thread_heap(h);
     crate::init::register_thread_heap(h);
     h
 }
@@ -883,22 +898,39 @@ pub unsafe fn free_in_segment(p: *mut u8) -> Result<(), Misuse> {
     let a = p as usize;
     let heap = tls::heap();
     // SAFETY: the segment is mapped (caller's contract). When it belongs to this thread's
-    // heap, its zone descriptors are ours and consistent; the entry computed from them lies in
-    // the zone. Otherwise the checks of small_classify apply.
+    // heap, free_own's contract holds. Otherwise the checks of small_classify apply.
     unsafe {
-        let Some(z) = own_zone_at(a, heap) else {
-            return match segment::small_classify_mapped(a) {
-                segment::Lookup::Block(r) => {
-                    if free_small(&r, p) {
-                        Ok(())
-                    } else {
-                        Err(Misuse::DoubleFree)
-                    }
+        if segment::owned_by(segment_of(a), heap) {
+            return free_own(p, || heap);
+        }
+        match segment::small_classify_mapped(a) {
+            segment::Lookup::Block(r) => {
+                if free_small(&r, p) {
+                    Ok(())
+                } else {
+                    Err(Misuse::DoubleFree)
                 }
-                segment::Lookup::Inside(b) => Err(Misuse::Interior(b)),
-                segment::Lookup::Outside => Err(Misuse::NotOwned),
-            };
-        };
+            }
+            segment::Lookup::Inside(b) => Err(Misuse::Interior(b)),
+            segment::Lookup::Outside => Err(Misuse::NotOwned),
+        }
+    }
+}
+
+/// `free` of a pointer in a segment of the calling thread's heap (`free_in_segment` found it
+/// so, or `alloc::free` from the registry entry: `tls::tag_matches`), checked against the
+/// owner's own zone descriptor (consistent, since only the owner changes it). `heap` gives
+/// the calling thread's heap, asked for only when the zone changes state (`zone_changed`).
+///
+/// # Safety
+/// `p` lies in a mapped segment of the calling thread's heap.
+#[inline(always)]
+pub unsafe fn free_own(p: *mut u8, heap: impl FnOnce() -> *mut Heap) -> Result<(), Misuse> {
+    let a = p as usize;
+    // SAFETY: guaranteed by the caller: the zone descriptors are ours; the entry computed
+    // from them lies in the zone.
+    unsafe {
+        let z = segment::zone_at_unchecked(segment_of(a), a);
         let (z, entry) = match owner_lookup(z, a) {
             OwnerLookup::Block(z, entry) => (z, entry),
             OwnerLookup::OutsideBlocks => return Err(Misuse::Interior(None)),
@@ -1231,7 +1263,7 @@ unsafe fn adopt(heap: *mut Heap, owner: *mut Heap) -> bool {
         G.heap_lock.unlock();
         (*owner).adopt_until = 0;
     }
-    tls::set_heap(owner);
+    set_thread_heap(owner);
     crate::init::register_thread_heap(owner);
     true
 }
@@ -1346,13 +1378,19 @@ unsafe fn has_remote(heap: *mut Heap) -> bool {
 }
 
 /// Pushes block `idx` of zone `z`, whose `requested` array is `requested`, on the zone's
-/// stack of free blocks.
+/// stack of free blocks. `heap` gives the zone's heap, asked for only when the zone changes
+/// state.
 ///
 /// # Safety
-/// Block `idx` of `z`, a zone of `heap`, is no longer in use and not on the stack; `heap` is
-/// owned by the caller; `requested` is `(*z).requested`.
+/// Block `idx` of `z`, a zone of the heap `heap` gives, is no longer in use and not on the
+/// stack; that heap is owned by the caller; `requested` is `(*z).requested`.
 #[inline(always)]
-unsafe fn release_block(heap: *mut Heap, z: *mut Zone, requested: *const AtomicU16, idx: usize) {
+unsafe fn release_block(
+    heap: impl FnOnce() -> *mut Heap,
+    z: *mut Zone,
+    requested: *const AtomicU16,
+    idx: usize,
+) {
     // SAFETY: guaranteed by the caller: the stack has room for every block of the zone, and
     // the block is not on it, so `sp - 1` stays in the stack.
     unsafe {
@@ -1364,7 +1402,7 @@ unsafe fn release_block(heap: *mut Heap, z: *mut Zone, requested: *const AtomicU
         // loop neither takes this branch nor makes and releases a zone on every turn); other
         // zones when they were full, or are empty.
         if sp as i32 <= (*z).trigger {
-            zone_changed(heap, z);
+            zone_changed(heap(), z);
         }
     }
 }
@@ -1377,7 +1415,7 @@ unsafe fn release_block_at(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     // SAFETY: guaranteed by the caller: the descriptor is the owner's own.
     unsafe {
         let (idx, _) = block_index(b as usize - (*z).blocks as usize, &(*z).magic);
-        release_block(heap, z, (*z).requested, idx);
+        release_block(|| heap, z, (*z).requested, idx);
     }
 }
 

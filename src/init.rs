@@ -60,8 +60,8 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     if h.is_null() || h == DEAD_HEAP.get() {
         return;
     }
-    tls::set_heap(DEAD_HEAP.get());
-    // SAFETY: the TLS slot no longer names `h`, and only this thread used it.
+    heap::set_thread_heap(DEAD_HEAP.get());
+    // SAFETY: the TLS slots no longer name `h`, and only this thread used it.
     unsafe { heap::heap_give_back(h) };
 }
 

@@ -1,7 +1,10 @@
 //! The registry of our segments: one byte per 4 MiB of the window of address space where
-//! segments are mapped, non-zero while a segment of ours is mapped there. `free` asks it first,
-//! so that a pointer we do not own is recognised without reading any memory but our own: one
-//! shift, one subtraction and one compare for the window, one byte compare.
+//! segments are mapped, non-zero while a segment of ours is mapped there: the tag of the heap
+//! that owns it (`Heap::tag`), or `UNOWNED`. `free` asks it first, so that a pointer we do not
+//! own is recognised without reading any memory but our own: one shift, one subtraction and
+//! one compare for the window, one byte load; and compares the byte with the calling
+//! thread's tag (`tls::tag_matches`), so that a block of its own heap is known as such without
+//! reading the segment's header.
 //!
 //! The window is 4 TiB of address space placed around the first segment (7/8 of it below, as
 //! the kernel places later mappings below earlier ones), so the map is 1 MiB of `.bss`: address
@@ -25,7 +28,40 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use crate::os;
-use crate::types::SEGMENT_SHIFT;
+use crate::types::{Heap, MAX_HEAP_TAG, SEGMENT_SHIFT};
+
+/// The entry of a segment of ours whose owner heap has no tag, or that is in the pool.
+pub const UNOWNED: u8 = MAX_HEAP_TAG + 1;
+
+/// The registry entry of the segments of `heap` (never 0, never a thread's TLS tag unless
+/// that thread's heap is `heap`: see `tls_tag_of`).
+///
+/// # Safety
+/// `heap` is a valid heap.
+pub unsafe fn owner_tag(heap: *mut Heap) -> u8 {
+    // SAFETY: guaranteed by the caller; a heap's tag does not change once given.
+    match unsafe { (*heap).tag } {
+        0 => UNOWNED,
+        t => t,
+    }
+}
+
+/// The TLS tag of a thread whose heap is `heap` (`tls::set_tag`): its tag, or one that no
+/// registry entry holds when it has none (0xFF; so is the initial value of the slot).
+///
+/// # Safety
+/// `heap` is a valid heap (or a sentinel).
+pub unsafe fn tls_tag_of(heap: *mut Heap) -> u8 {
+    // SAFETY: guaranteed by the caller.
+    match unsafe { (*heap).tag } {
+        0 => NO_TLS_TAG,
+        t => t,
+    }
+}
+
+/// The TLS tag of a thread without a tagged heap: no registry entry holds it.
+pub const NO_TLS_TAG: u8 = 0xFF;
+const _: () = assert!(UNOWNED < NO_TLS_TAG);
 
 /// User addresses are below 2^47 unless a program asks the kernel for more (5-level paging).
 const ADDRESS_END: usize = 1 << 47;
@@ -160,11 +196,44 @@ impl Registry {
         }
         match self.entry(addr, true) {
             Some(b) => {
-                b.store(1, Ordering::Release);
+                b.store(UNOWNED, Ordering::Release);
                 true
             }
             None => false,
         }
+    }
+
+    /// Records `tag` (`owner_tag` of the heap that takes it, or `UNOWNED` as it goes to the
+    /// pool) as the owner of the registered segment at `addr`. Called by the thread that owns
+    /// the segment, or has just taken it from the pool: a thread never reads its own tag in
+    /// an entry that is no longer its own, since it wrote the change itself.
+    pub fn set_owner(&self, addr: usize, tag: u8) {
+        if let Some(b) = self.entry(addr, false) {
+            b.store(tag, Ordering::Release);
+        }
+    }
+
+    /// Entry `index` (from `index_of`): 0 for no segment of ours, else its owner's tag or
+    /// `UNOWNED`. In assembly: rustc would reach the static through the GOT and add the index
+    /// in one more instruction.
+    ///
+    /// # Safety
+    /// `index < SEGMENTS`.
+    #[inline(always)]
+    pub unsafe fn entry_at(&self, index: usize) -> u8 {
+        let e: u32;
+        // SAFETY: the entry lies in the table (caller's contract); a relaxed read of an atomic
+        // byte of a static that lives as long as the library.
+        unsafe {
+            core::arch::asm!(
+                "movzx {e:e}, byte ptr [{t} + {i}]",
+                e = lateout(reg) e,
+                t = in(reg) self.present.as_ptr(),
+                i = in(reg) index,
+                options(nostack, readonly, pure, preserves_flags),
+            );
+        }
+        e as u8
     }
 
     /// Removes the segment at `addr`. Caller holds the pool lock.
@@ -200,3 +269,38 @@ impl Default for Registry {
 
 /// The one registry (its own static: 1 MiB of `.bss`).
 pub static REGISTRY: Registry = Registry::new();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registry entry of a thread's segment holds its heap's tag, which matches the
+    /// thread's TLS tag and no other thread's.
+    #[test]
+    fn a_threads_segments_carry_its_tag() {
+        let p = crate::alloc::malloc(100);
+        assert!(!p.is_null());
+        let index = index_of(p as usize);
+        assert!(index < SEGMENTS);
+        let heap = crate::tls::heap();
+        // SAFETY: the index is in the table; `heap` is this thread's own heap.
+        let (entry, owner, mine) =
+            unsafe { (REGISTRY.entry_at(index), owner_tag(heap), tls_tag_of(heap)) };
+        assert_eq!(entry, owner);
+        assert_eq!(crate::tls::tag() as u8, mine);
+        // SAFETY: as above.
+        assert_eq!(crate::tls::tag_matches(entry), unsafe { (*heap).tag } != 0);
+        let other = std::thread::spawn(move || {
+            let q = crate::alloc::malloc(100);
+            // SAFETY: the index is in the table; `q` is this thread's block.
+            let seen = crate::tls::tag_matches(unsafe { REGISTRY.entry_at(index) });
+            unsafe { crate::alloc::free(q) };
+            seen
+        })
+        .join()
+        .unwrap();
+        assert!(!other, "another thread matched this thread's tag");
+        // SAFETY: `p` is a live block of ours.
+        unsafe { crate::alloc::free(p) };
+    }
+}

@@ -172,6 +172,7 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         (*seg).purge_old = 0;
         (*seg).purge_new = 0;
         (*seg).heap.store(heap, Ordering::Release);
+        REGISTRY.set_owner(seg as usize, registry::owner_tag(heap));
         (*heap).segments += 1;
         avail_push(heap, seg);
     }
@@ -680,6 +681,7 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
         os::purge((seg as *mut u8).add(PAGE_SIZE), end - PAGE_SIZE);
         (*seg).dirty_mask = 0;
         (*seg).heap.store(ptr::null_mut(), Ordering::Release);
+        REGISTRY.set_owner(seg as usize, registry::UNOWNED);
         G.pool_lock.lock();
         let pool = G.seg_pool.get();
         (*seg).next = *pool;

@@ -43,6 +43,7 @@ pub const fn empty_heap() -> Heap {
         segments: 0,
         pool_next: ptr::null_mut(),
         ready: false,
+        tag: 0,
         purge_at: 0,
         empty_segments: 0,
         slow_events: 0,

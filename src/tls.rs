@@ -15,7 +15,9 @@
 //! thread's exit destructor ran, else the thread's own heap. Both sentinels have every class
 //! list empty, so the fast path falls through to the slow path, which tells them apart. A
 //! second slot (`freed_into`) remembers, for a thread that frees before it allocates, whose
-//! heap it freed into first, and a third (`remote_frees`) how many such blocks it freed.
+//! heap it freed into first, and a third (`remote_frees`) how many such blocks it freed. A
+//! fourth (`tag`) holds the tag of the thread's heap (`registry::tls_tag_of`), 0xFF, which no
+//! registry entry holds, until it has one.
 
 use crate::types::Heap;
 
@@ -45,6 +47,12 @@ core::arch::global_asm!(
     ".size ft_malloc_tls_remote_frees, 8",
     "ft_malloc_tls_remote_frees:",
     ".quad 0",
+    ".globl ft_malloc_tls_tag",
+    ".hidden ft_malloc_tls_tag",
+    ".type ft_malloc_tls_tag, @object",
+    ".size ft_malloc_tls_tag, 8",
+    "ft_malloc_tls_tag:",
+    ".quad 0xff",
     ".text",
     uninit = sym crate::state::UNINIT_HEAP,
 );
@@ -117,6 +125,45 @@ tls_slot!(
     set_remote_frees,
     "ft_malloc_tls_remote_frees"
 );
+
+tls_slot!(
+    usize,
+    /// The calling thread's tag (see module doc; only its low byte is used). `free` reads it
+    /// through `tag_matches`; this getter serves the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    tag,
+    /// Sets the calling thread's tag (`heap::set_thread_heap`).
+    set_tag,
+    "ft_malloc_tls_tag"
+);
+
+/// Whether `entry`, a registry entry, is the calling thread's tag: the entry of a segment of
+/// its own heap. Three instructions: the slot's offset from the GOT, one compare with the
+/// slot in memory, one branch (asm goto, which takes no output: the offset is loaded apart).
+#[inline(always)]
+pub fn tag_matches(entry: u8) -> bool {
+    let off: usize;
+    // SAFETY: as in the getters above: reads the GOT entry of the slot's offset.
+    unsafe {
+        core::arch::asm!(
+            "mov {off}, qword ptr [rip + ft_malloc_tls_tag@GOTTPOFF]",
+            off = out(reg) off,
+            options(nostack, readonly, preserves_flags, pure),
+        );
+    }
+    // SAFETY: the slot is 8 bytes of this thread's static TLS block; its low byte is read.
+    unsafe {
+        core::arch::asm!(
+            "cmp byte ptr fs:[{off}], {e}",
+            "jne {other}",
+            off = in(reg) off,
+            e = in(reg_byte) entry,
+            other = label { return false; },
+            options(nostack, readonly),
+        );
+    }
+    true
+}
 
 /// An address unique to the calling thread (its thread pointer), for lock ownership.
 #[inline(always)]

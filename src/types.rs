@@ -282,6 +282,9 @@ pub use crate::size_class::DIRECT_ENTRIES;
 /// Number of size classes.
 pub const CLASS_COUNT: usize = crate::size_class::CLASS_COUNT;
 
+/// Tags a heap may get (see `Heap::tag`): registry entries use two values above them.
+pub const MAX_HEAP_TAG: u8 = 0xFD;
+
 /// Number of remote-free lists per heap (a power of two).
 pub const REMOTE_LISTS: usize = 4;
 
@@ -316,6 +319,12 @@ pub struct Heap {
     pub pool_next: *mut Heap,
     /// Whether `classes` has been pointed at `EMPTY_ZONE` (a zeroed heap is not ready).
     pub ready: bool,
+    /// The heap's tag, given when it is first prepared, never changed: `1..=MAX_HEAP_TAG`,
+    /// unique among heaps, or 0 (untagged: every heap past the first `MAX_HEAP_TAG`). The
+    /// registry entries of the heap's segments hold it, and the TLS slot of its thread, so
+    /// that `free` tells a block of the calling thread's heap from the registry alone
+    /// (`registry::owner_tag`).
+    pub tag: u8,
     /// The earliest `purge_at` of its segments, 0 when none is pending.
     pub purge_at: u64,
     /// Empty segments the heap keeps for the purge delay (at most `EMPTY_SEGMENTS_KEPT`; more
