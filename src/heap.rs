@@ -1314,12 +1314,19 @@ unsafe fn remote_out_push(heap: *mut Heap, owner: *mut Heap, b: *mut Block) {
     // are claimed by this thread.
     unsafe {
         let slots = &mut (*heap).remote_out;
+        // The owner's slot, else an unused one, else the next in turn (its batch goes out).
         let i = match slots.iter().position(|o| o.owner == owner) {
             Some(i) => i,
             None => {
-                let i = (*heap).remote_out_next % REMOTE_OUT_SLOTS;
-                (*heap).remote_out_next = i + 1;
-                remote_out_flush_slot(&mut slots[i]);
+                let i = match slots.iter().position(|o| o.owner.is_null()) {
+                    Some(i) => i,
+                    None => {
+                        let i = (*heap).remote_out_next % REMOTE_OUT_SLOTS;
+                        (*heap).remote_out_next = i + 1;
+                        remote_out_flush_slot(&mut slots[i]);
+                        i
+                    }
+                };
                 slots[i].owner = owner;
                 i
             }
