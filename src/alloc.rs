@@ -120,7 +120,8 @@ pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
 pub unsafe fn free(p: *mut u8) {
     let index = registry::index_of(p as usize);
     // SAFETY: a non-zero registry entry says a segment of ours is mapped there (the contract
-    // of free_in_segment); the calling thread's tag there, that it is its own heap's (free_own's).
+    // of free_in_segment); the calling thread's tag there, that the segment is its own
+    // heap's (free_own's).
     unsafe {
         if debug::below_fast_free_limit(index) {
             let entry = REGISTRY.entry_at(index);
