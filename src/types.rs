@@ -24,8 +24,9 @@
 //!   the zone where its `requested` array starts (bits 24..32, `segment::requested_array`). A
 //!   zone's descriptor is `zones[first_slice]`.
 //! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting in a batch or
-//!   on a heap's remote list; else 1 + the size the user asked for. It is the per-block state bit that makes `free`
-//!   of a freed or foreign pointer detectable in O(1), and the size `show_alloc_mem` prints.
+//!   on a heap's remote list; else 1 + the size the user asked for. It is the per-block state
+//!   bit that makes `free` of a freed or foreign pointer detectable in O(1), and the size
+//!   `show_alloc_mem` prints.
 //! - A block is handed out only if its index is on its zone's free stack (`Zone::sp`); each
 //!   index below `extended` is on the stack, or its block is handed out (live, or freed by
 //!   another thread: in that thread's batch (`Heap::remote_out`) or on a heap's remote list,
