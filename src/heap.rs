@@ -85,10 +85,6 @@ unsafe fn load_entry(array: *const AtomicU16, i: isize) -> usize {
 /// handed out for a request of `size` bytes, its `requested` entry written. Nothing changes
 /// when the stack is empty (`sp` 0): the caller gets None.
 ///
-/// The top is read before the stack is known not to be empty: at `sp` 0 it is `requested[0]`,
-/// a readable entry (the empty zone's is `EMPTY_ENTRY`), so one signed test after the
-/// increment tells both.
-///
 /// # Safety
 /// `z` is a zone of the calling thread's heap (or the empty zone).
 #[inline(always)]
@@ -97,11 +93,11 @@ unsafe fn stack_pop(z: *mut Zone, size: usize) -> Option<*mut u8> {
     // an index on the stack is below nblocks, so the block and its entry are in the zone.
     unsafe {
         let sp = (*z).sp;
-        let requested = (*z).requested;
-        let idx = load_entry(requested, sp);
         if sp == 0 {
             return None;
         }
+        let requested = (*z).requested;
+        let idx = load_entry(requested, sp);
         (*z).sp = sp + 1;
         (*requested.add(idx)).store(size as u16 + 1, Ordering::Relaxed);
         Some((*z).blocks.add(idx * (*z).bsize))
@@ -603,7 +599,6 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
                 return z;
             }
             class_unlink(heap, c, z);
-            (*z).full = true;
             (*z).trigger = 0;
         }
         if !(*heap).slow_events.is_multiple_of(PURGE_CHECK_EVERY) {
@@ -1442,8 +1437,7 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
             return;
         }
         let c = (*z).class.load(Ordering::Relaxed) as usize;
-        if (*z).full {
-            (*z).full = false;
+        if (*z).trigger == 0 {
             (*z).trigger = -((*z).extended as i32);
             class_push_back(heap, c, z);
             return;

@@ -383,7 +383,6 @@ pub unsafe fn zone_create(
         (*z).bsize = g.bsize;
         (*z).span = g.span;
         (*z).trigger = 0;
-        (*z).full = false;
         (*z).extended = 0;
         (*z).next = ptr::null_mut();
         (*z).prev = ptr::null_mut();

@@ -3,7 +3,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 
 use crate::large::LargeState;
 use crate::sync::SpinLock;
@@ -112,17 +112,9 @@ const _: () = assert!(core::mem::size_of::<Globals>() <= 4096);
 /// its own, outside `G`'s page, since few programs ever use it.
 pub static SHARED_HEAP: Guarded<Heap> = Guarded::new(empty_heap());
 
-/// The `requested` array of `EMPTY_ZONE`: its one entry, 0, is what the fast path of
-/// `malloc` reads as the top of the zone's empty stack (`sp` 0) before it finds the stack
-/// empty. Never written.
-pub static EMPTY_ENTRY: Guarded<AtomicU16> = Guarded::new(AtomicU16::new(0));
-
 /// The zone every empty class list points to: its stack of free blocks is empty, so the fast
 /// path falls through to the slow path. Never written.
-pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone {
-    requested: EMPTY_ENTRY.get(),
-    ..Zone::EMPTY
-});
+pub static EMPTY_ZONE: Guarded<Zone> = Guarded::new(Zone::EMPTY);
 
 /// A heap whose class lists all point at `EMPTY_ZONE`, for the sentinels below.
 const fn sentinel_heap() -> Heap {

@@ -79,7 +79,7 @@ pub struct Block {
 
 /// Zone states (`Zone::state`).
 pub const ZONE_UNUSED: u8 = 0;
-/// In use by its heap (in its class list, or out of it while full: see `Zone::full`).
+/// In use by its heap (in its class list, or out of it while full: `Zone::trigger` 0).
 pub const ZONE_LISTED: u8 = 1;
 
 /// A run of slices holding blocks of one size class.
@@ -118,8 +118,9 @@ pub struct Zone {
     /// zone is then empty), `-extended - 1` for the head of its class list (only a block
     /// pushed twice could get there: a malloc/free loop on the head never leaves the fast
     /// path, and the stack never holds more than `extended` indices), 0 for a zone out of its
-    /// class list because it was full (its first block back re-lists it). One signed compare
-    /// on the `free` path catches both "now empty" and "was full".
+    /// class list because it was full (its first block back re-lists it; a zone in its list
+    /// has been extended, so 0 means full). One signed compare on the `free` path catches both
+    /// "now empty" and "was full".
     pub trigger: i32,
     /// Owner-only: blocks `[0, extended)` have been put on the stack or handed out at least
     /// once; blocks handed out and not back are `extended + sp` (`Zone::handed_out`).
@@ -130,8 +131,6 @@ pub struct Zone {
     pub state: AtomicU8,
     /// Made while FT_MALLOC_GUARD was on: free blocks are poisoned, live ones carry canaries.
     pub guarded: AtomicBool,
-    /// Owner-only: out of its class list because it was full (see `trigger`).
-    pub full: bool,
     /// Owner-only links of the heap's class list.
     pub next: *mut Zone,
     pub prev: *mut Zone,
@@ -158,7 +157,6 @@ impl Zone {
         class: AtomicU8::new(0),
         state: AtomicU8::new(ZONE_UNUSED),
         guarded: AtomicBool::new(false),
-        full: false,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
     };
