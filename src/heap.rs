@@ -648,9 +648,45 @@ unsafe fn purge_tick_own(heap: *mut Heap, now: u64) {
     unsafe {
         if (*heap).purge_at != 0 && now >= (*heap).purge_at {
             remote_out_flush(heap);
-            release_empty_heads(heap);
+            age_empty_heads(heap);
             segment::purge_due(heap, now);
             crate::large::expire_cached();
+        }
+    }
+}
+
+/// The purge tick's part in the zones that head their class list while empty (kept by
+/// `release_block`): such a zone is released if it was found so at the previous tick and has
+/// not been used since; otherwise it is reset to a zone with no block extended (`sp` and
+/// `extended` 0), which the next allocation of its class extends again from block 0 on the
+/// slow path (`heap_alloc`, `refill`). A reset head that still has nothing extended at the
+/// next tick was not used for a whole delay. So a class in use, whose zone happens to be empty
+/// at a tick (a thread that holds one block of each of many classes at a time), keeps its
+/// zone, where releasing every empty head at each tick made such a thread make its zones again
+/// right after, each time searching its segments for a place and giving back the pages of
+/// big zones (an OpenMP loop of 4 threads, each `malloc`, `realloc` and `free` of 16 B..100
+/// KB: 0.27 s against glibc's 0.15).
+///
+/// # Safety
+/// `heap` is owned by the caller.
+unsafe fn age_empty_heads(heap: *mut Heap) {
+    // SAFETY: guaranteed by the caller; the class lists hold the heap's own zones.
+    unsafe {
+        let empty = EMPTY_ZONE.get();
+        for c in 0..CLASS_COUNT {
+            let z = (*heap).classes[c];
+            if z == empty || (*z).handed_out() != 0 {
+                continue;
+            }
+            if (*z).extended == 0 {
+                class_unlink(heap, c, z);
+                segment::zone_release(heap, z);
+            } else {
+                // Every extended block is free: the stack holds nothing else.
+                (*z).sp = 0;
+                (*z).extended = 0;
+                (*z).trigger = head_trigger(z);
+            }
         }
     }
 }

@@ -123,7 +123,8 @@ pub struct Zone {
     /// "now empty" and "was full".
     pub trigger: i32,
     /// Owner-only: blocks `[0, extended)` have been put on the stack or handed out at least
-    /// once; blocks handed out and not back are `extended + sp` (`Zone::handed_out`).
+    /// once since the zone was made, or reset while empty (`heap::age_empty_heads`); blocks
+    /// handed out and not back are `extended + sp` (`Zone::handed_out`).
     pub extended: u32,
     /// Size class index.
     pub class: AtomicU8,

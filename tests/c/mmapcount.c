@@ -10,6 +10,8 @@
  *  shrink       20,000 x { malloc(16..100000), written whole; realloc to half
  *               the size; free } (each shrunk block is the only one of its
  *               zone; counted with madvise)
+ *  classes      one block at a time of every class (16 B..32 KiB) for 400 ms,
+ *               a dozen purge delays (counted with madvise)
  *
  * The library is warmed up (one malloc/free) before START so its one-time
  * initialisation is not counted.
@@ -91,6 +93,29 @@ static void shrink(void)
 	mark("END\n");
 }
 
+/* One block at a time of every class, 16 B..32 KiB, for 400 ms: a dozen purge delays, at each
+ * of which every class's zone is empty. */
+static void classes(void)
+{
+	struct timespec t0, t;
+	free(malloc(16));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	mark("START\n");
+	for (long i = 0;; i++) {
+		size_t n = 16 + (size_t)(i * 7919) % 32753;
+		char *p = malloc(n);
+		CHECK(p != NULL, "malloc(%zu) failed", n);
+		p[0] = p[n - 1] = (char)i;
+		free(p);
+		if (i % 1024 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= 400)
+				break;
+		}
+	}
+	mark("END\n");
+}
+
 static void loop_16(void) { loop(16); }
 static void loop_1000(void) { loop(1000); }
 static void loop_20000(void) { loop(20000); }
@@ -99,4 +124,4 @@ static void loop_1m(void) { loop((size_t)1 << 20); }
 static void loop_16m(void) { loop((size_t)16 << 20); }
 
 T_MAIN(T(mixed), T(loop_16), T(loop_1000), T(loop_20000), T(loop_100000), T(loop_1m),
-       T(loop_16m), T(medium), T(shrink))
+       T(loop_16m), T(medium), T(shrink), T(classes))

@@ -13,6 +13,10 @@
 #                     counting madvise too: <= 500 (a madvise for every other
 #                     operation before the slices a zone never reached stayed
 #                     clean)
+#   mmap.classes      one block at a time of every class for 400 ms (a dozen
+#                     purge ticks, each finding every class's zone empty),
+#                     counting madvise too: <= 20 (36-51 while each tick
+#                     released every empty zone, made again right after)
 # Usage: bash tests/c/mmapcount.sh [filter-regex]   (from the repo root)
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -32,6 +36,7 @@ for t in $("$BIN" --list); do
 	case $t in
 	mixed) max=100 ;;
 	medium | shrink) max=500 ;;
+	classes) max=20 ;;
 	*) max=10 ;;
 	esac
 	mkdir -p "$BUILD/logs"
@@ -60,7 +65,7 @@ for t in $("$BIN" --list); do
 	fi
 	total=$(($1 + $2))
 	what="$1 mmap + $2 munmap"
-	if [ "$t" = shrink ]; then
+	if [ "$t" = shrink ] || [ "$t" = classes ]; then
 		total=$((total + $5))
 		what="$what + $5 madvise"
 	fi
