@@ -667,14 +667,15 @@ unsafe fn purge_tick_own(heap: *mut Heap, now: u64) {
 /// releasing every empty head at each tick made such a thread make its zones again right
 /// after, each time searching its segments for a place and giving back the pages of big zones
 /// (an OpenMP loop of 4 threads, each `malloc`, `realloc` and `free` of 16 B..100 KB: 468
-/// `madvise` calls, now 28, and 0.30 s, now 0.27).
+/// `madvise` calls, now 28, and 0.30 s, now 0.27). The classes' empty spares (`zone_changed`)
+/// age the same way; a reset spare is extended again when it takes the head's place.
 ///
 /// # Safety
 /// `heap` is owned by the caller.
 unsafe fn age_empty_heads(heap: *mut Heap) {
-    // SAFETY: guaranteed by the caller; `pick` is given the heap's own empty heads, whose
-    // extended blocks are all on their stacks (none handed out), so the stack holds nothing
-    // once `sp` is 0.
+    // SAFETY: guaranteed by the caller; `pick` is given the heap's own empty heads and spares,
+    // whose extended blocks are all on their stacks (none handed out), so the stack holds
+    // nothing once `sp` is 0.
     unsafe {
         let idle_or_reset = |z: *mut Zone| {
             if (*z).extended == 0 {
@@ -718,8 +719,9 @@ unsafe fn release_head_for(heap: *mut Heap, n: usize) -> bool {
     unsafe { release_empty_heads_if(heap, |z| segment::place_when_released(z, n), 1) != 0 }
 }
 
-/// Releases up to `most` of the zones that head their class list while empty and for which
-/// `pick` holds; returns how many it released.
+/// Releases up to `most` of the zones that head their class list while empty, or are kept
+/// empty right behind the head as the class's spare (`zone_changed`), and for which `pick`
+/// holds; returns how many it released.
 ///
 /// # Safety
 /// `heap` is owned by the caller; `pick` is given live zones of the heap.
@@ -733,14 +735,21 @@ unsafe fn release_empty_heads_if(
     unsafe {
         let empty = EMPTY_ZONE.get();
         for c in 0..CLASS_COUNT {
-            if released == most {
-                break;
+            let head = (*heap).classes[c];
+            if head == empty {
+                continue;
             }
-            let z = (*heap).classes[c];
-            if z != empty && (*z).handed_out() == 0 && pick(z) {
-                class_unlink(heap, c, z);
-                segment::zone_release(heap, z);
-                released += 1;
+            // The class's spare (the zone behind the head, kept empty by `zone_changed`),
+            // then the head.
+            for z in [(*head).next, head] {
+                if released == most {
+                    return released;
+                }
+                if !z.is_null() && (*z).handed_out() == 0 && pick(z) {
+                    class_unlink(heap, c, z);
+                    segment::zone_release(heap, z);
+                    released += 1;
+                }
             }
         }
     }
@@ -820,7 +829,8 @@ unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
 /// Makes `z` the head of `heap`'s class list `c`: in `classes`, and in the `direct` entries of
 /// the class's sizes. A head is never released when it empties (its `trigger` is
 /// `-extended - 1`, see `Zone::trigger`);
-/// the old head, if it stays in the list, is again released when it empties.
+/// the old head, if it stays in the list, is again released when it empties (unless it is the
+/// only zone behind the new head: then it is the class's spare, see `zone_changed`).
 ///
 /// # Safety
 /// `heap` is owned by the caller (or not yet in use); `c < CLASS_COUNT`.
@@ -1454,7 +1464,8 @@ unsafe fn release_block_at(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
 }
 
 /// A full zone got a free block back (it goes back in its class list), or a zone became empty
-/// (it is released unless it is the head of its list, kept to avoid map/unmap churn).
+/// (it is released unless it is the head of its list or the only zone behind the head, both
+/// kept to avoid making and releasing zones over and over; purge ticks age them).
 #[cold]
 #[inline(never)]
 unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
@@ -1475,6 +1486,15 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
             return;
         }
         if (*z).handed_out() == 0 && (*heap).classes[c] != z {
+            // The only zone behind the head is kept, empty, as the class's spare: it takes
+            // the head's place, its blocks all on its stack, when the head is full (`refill`).
+            // A class whose live blocks come and go around one zone's worth, freed in the
+            // order they came (a queue), otherwise made and released a zone, and extended it
+            // a page at a time, on every turn. Only zones of one slice are kept so (an empty
+            // zone of a big class would hold up to 3 MiB); purge ticks age spares as heads.
+            if GEOMETRY[c].slices == 1 && (*z).next.is_null() && (*z).prev == (*heap).classes[c] {
+                return;
+            }
             class_unlink(heap, c, z);
             segment::zone_release(heap, z);
             // The purge clock, as on refills: a thread that only frees for a while (a phase
