@@ -690,9 +690,9 @@ unsafe fn age_empty_heads(heap: *mut Heap) {
     }
 }
 
-/// Releases the zones that head their class list while empty, at once: where memory is
-/// wanted back now (`malloc_trim`, an idle pooled heap's tidying, a failed mapping). Purge
-/// ticks age them instead (`age_empty_heads`).
+/// Releases the zones that head their class list while empty, and the classes' empty spares
+/// (`zone_changed`), at once: where memory is wanted back now (`malloc_trim`, an idle pooled
+/// heap's tidying, a failed mapping). Purge ticks age them instead (`age_empty_heads`).
 ///
 /// # Safety
 /// `heap` is owned by the caller.
@@ -701,9 +701,9 @@ unsafe fn release_empty_heads(heap: *mut Heap) {
     unsafe { release_empty_heads_if(heap, |_| true, usize::MAX) };
 }
 
-/// Releases one zone that heads its class list while empty (kept by `release_block`) if that
-/// makes a place of `n` slices in memory for a new zone (`segment::zone_create`, which would
-/// otherwise fault in fresh pages). Only such a zone: releasing every empty head whenever a
+/// Releases one zone that heads its class list while empty (kept by `release_block`), or one
+/// class's empty spare (kept by `zone_changed`), if that makes a place of `n` slices in memory
+/// for a new zone (`segment::zone_create`, which would otherwise fault in fresh pages). Only such a zone: releasing every empty head whenever a
 /// zone needed fresh slices made threads that keep a few blocks of many classes make and
 /// release zones, and purge their pages, over and over (mstress: 0.19 s -> 0.24 s, 419 ->
 /// 6,651 madvise calls). With it, `bench/realloc`, whose vectors pass through every class
