@@ -12,7 +12,8 @@
  *  decay           256 MiB of small blocks freed, then light allocation work:
  *                  the resident set falls below a quarter of its peak within
  *                  a second (a heap keeps at most two empty segments for the
- *                  purge delay; the rest goes back at once)
+ *                  purge delay; the rest goes back at once); on a loaded
+ *                  machine, within 200 rounds of that work (work_until_below)
  *  large_cached    256 LARGE blocks of 64 KiB..2 MiB freed: what stays mapped
  *                  is bounded by the range cache (128 MiB); then, with small
  *                  allocations going on and no LARGE ones, the cache is given back
@@ -31,7 +32,8 @@
  *                  thread to free, and exit; the main thread frees them and keeps
  *                  working: within 1.5 s the resident set falls below a quarter
  *                  of its peak (heaps idle in the pool are tidied by running
- *                  threads: their remote frees taken in, their free slices purged)
+ *                  threads: their remote frees taken in, their free slices purged;
+ *                  on a loaded machine, within 300 rounds of that work)
  *  trim_idle_heaps 48 threads at once each allocate 1 MiB of small blocks, free
  *                  them and exit; malloc_trim(0) then gives back the heaps left
  *                  idle in the pool: the resident set keeps less than a quarter
@@ -155,18 +157,28 @@ static void **filled_blocks(size_t n, uint64_t *rs, size_t lo, size_t hi, int by
 }
 
 /* Light allocation work (4000 blocks of 16..2048 B allocated, then freed, then a 5 ms pause)
- * until the resident set falls below `limit` or `seconds` have passed. Returns the last
- * resident set, and the time taken in *ms. */
-static size_t work_until_below(size_t limit, double seconds, uint64_t *rs, double *ms)
+ * until the resident set falls below `limit` or `seconds` have passed. The purge runs on
+ * allocation activity, so on a loaded machine (other processes on every core) the deadline
+ * stretches to as many rounds of work as `seconds` gives a quiet one (one per 5 ms), up to
+ * ten times `seconds`: a test run alongside a benchmark measures the allocator, not the
+ * scheduler. Returns the last resident set, the time taken in *ms, and the rounds in
+ * *rounds. */
+static size_t work_until_below(size_t limit, double seconds, uint64_t *rs, double *ms, int *rounds)
 {
 	double t0 = now_s();
 	size_t rss = rss_bytes();
 	static void *work[4000];
-	while (rss >= limit && now_s() - t0 < seconds) {
+	const int min_rounds = (int)(seconds * 200);
+	int n = 0;
+	for (;;) {
+		double t = now_s() - t0;
+		if (rss < limit || t >= 10 * seconds || (t >= seconds && n >= min_rounds))
+			break;
 		for (int i = 0; i < 4000; i++)
 			work[i] = malloc(t_range(rs, 16, 2048));
 		for (int i = 0; i < 4000; i++)
 			free(work[i]);
+		n++;
 		rss = rss_bytes();
 		if (rss < limit)
 			break;
@@ -174,6 +186,7 @@ static size_t work_until_below(size_t limit, double seconds, uint64_t *rs, doubl
 		nanosleep(&d, NULL);
 	}
 	*ms = (now_s() - t0) * 1e3;
+	*rounds = n;
 	return rss;
 }
 
@@ -188,9 +201,12 @@ static void decay(void)
 		free(v[i]);
 	munmap(v, n * sizeof *v);
 	double ms;
-	size_t rss = work_until_below(peak / 4, 1.0, &rs, &ms);
-	t_info(1, "# decay: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, ms);
-	CHECK(rss < peak / 4, "resident set still %zu MiB 1 s after freeing (peak %zu MiB)", rss >> 20, peak >> 20);
+	int rounds;
+	size_t rss = work_until_below(peak / 4, 1.0, &rs, &ms, &rounds);
+	t_info(1, "# decay: peak %zu MiB, %zu MiB after %.0f ms (%d rounds of work)\n", peak >> 20, rss >> 20, ms,
+	       rounds);
+	CHECK(rss < peak / 4, "resident set still %zu MiB %.0f ms (%d rounds of work) after freeing (peak %zu MiB)",
+	      rss >> 20, ms, rounds, peak >> 20);
 }
 
 static void large_cached(void)
@@ -350,10 +366,13 @@ static void idle_heaps(void)
 			free(idle_left[t][i]);
 	uint64_t rs = 7;
 	double ms;
-	size_t rss = work_until_below(peak / 4, 1.5, &rs, &ms);
-	t_info(1, "# idle_heaps: peak %zu MiB, %zu MiB after %.0f ms\n", peak >> 20, rss >> 20, ms);
-	CHECK(rss < peak / 4, "resident set still %zu MiB 1.5 s after the threads' blocks were freed (peak %zu MiB)",
-	      rss >> 20, peak >> 20);
+	int rounds;
+	size_t rss = work_until_below(peak / 4, 1.5, &rs, &ms, &rounds);
+	t_info(1, "# idle_heaps: peak %zu MiB, %zu MiB after %.0f ms (%d rounds of work)\n", peak >> 20, rss >> 20,
+	       ms, rounds);
+	CHECK(rss < peak / 4,
+	      "resident set still %zu MiB %.0f ms (%d rounds of work) after the threads' blocks were freed (peak %zu MiB)",
+	      rss >> 20, ms, rounds, peak >> 20);
 }
 
 /* Threads that run at once, each allocate 1 MiB in small blocks, free them and exit: their
