@@ -14,7 +14,7 @@ use crate::registry::{self, REGISTRY};
 use crate::segment::small_lookup;
 use crate::size_class::{class_of, class_size, GEOMETRY};
 use crate::tls;
-use crate::types::{MAX_ZONE_ALIGN, SMALL_MAX};
+use crate::types::{entry_request, request_entry, MAX_ZONE_ALIGN, SMALL_MAX};
 
 /// Largest size any request may have (C's PTRDIFF_MAX).
 const MAX_REQUEST: usize = isize::MAX as usize;
@@ -257,7 +257,7 @@ pub fn requested_size(p: *mut u8) -> Option<usize> {
     if let Some(r) = small_lookup(p as usize) {
         // SAFETY: as in usable_size.
         let v = unsafe { (*r.requested).load(Ordering::Relaxed) } as usize;
-        return if v == 0 { None } else { Some(v - 1) };
+        return if v == 0 { None } else { Some(entry_request(v)) };
     }
     large::lookup(p as usize).map(|b| b.requested)
 }
@@ -357,7 +357,7 @@ pub(crate) fn resize_in_place(p: *mut u8, size: usize) -> bool {
         let bsize = class_size(r.class);
         if size <= bsize && (size >= bsize / 2 || class_of(size) == r.class) {
             // SAFETY: the entry lies in our zone (small_lookup).
-            unsafe { (*r.requested).store(size as u16 + 1, Ordering::Relaxed) };
+            unsafe { (*r.requested).store(request_entry(size), Ordering::Relaxed) };
             return true;
         }
         return false;

@@ -447,7 +447,7 @@ fn live_block(p: usize) -> Result<usize, Misuse> {
             if v == 0 {
                 Err(Misuse::DoubleFree)
             } else {
-                Ok(v - 1)
+                Ok(crate::types::entry_request(v))
             }
         }
         Lookup::Inside(b) => Err(Misuse::Interior(b)),
@@ -567,7 +567,7 @@ unsafe fn release(func: &[u8], p: *mut u8) {
                 report(func, a, Problem::Misuse(Misuse::DoubleFree));
                 return;
             }
-            let size = v - 1;
+            let size = crate::types::entry_request(v);
             check_canary(func, a, size);
             // SAFETY: the zone descriptor lies in our segment.
             let guarded = unsafe { (*r.zone).guarded.load(Ordering::Relaxed) };

@@ -24,8 +24,8 @@ use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETR
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
-    Block, Heap, RemoteOut, Zone, CLASS_COUNT, MAX_HEAP_TAG, PAGE_SIZE, REMOTE_LISTS,
-    REMOTE_OUT_BATCH, REMOTE_OUT_SLOTS,
+    request_entry, Block, Heap, RemoteOut, Zone, CLASS_COUNT, MAX_HEAP_TAG, PAGE_SIZE,
+    REMOTE_LISTS, REMOTE_OUT_BATCH, REMOTE_OUT_SLOTS,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -41,6 +41,8 @@ pub unsafe fn heap_prepare(h: *mut Heap) {
         for c in 0..CLASS_COUNT {
             set_class_head(h, c, EMPTY_ZONE.get());
         }
+        // The entry of a request of 0 bytes, in no class's span (see `alloc_direct`).
+        (*h).direct[0] = EMPTY_ZONE.get();
         (*h).tag = NEXT_TAG
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
                 (t <= MAX_HEAP_TAG).then_some(t + 1)
@@ -82,13 +84,13 @@ unsafe fn load_entry(array: *const AtomicU16, i: isize) -> usize {
 }
 
 /// The block whose index is on top of the free stack of zone `z`: taken off the stack and
-/// handed out for a request of `size` bytes, its `requested` entry written. Nothing changes
-/// when the stack is empty (`sp` 0): the caller gets None.
+/// handed out, `entry` written as its `requested` entry (`request_entry` of the size asked
+/// for). Nothing changes when the stack is empty (`sp` 0): the caller gets None.
 ///
 /// # Safety
 /// `z` is a zone of the calling thread's heap (or the empty zone).
 #[inline(always)]
-unsafe fn stack_pop(z: *mut Zone, size: usize) -> Option<*mut u8> {
+unsafe fn stack_pop(z: *mut Zone, entry: u16) -> Option<*mut u8> {
     // SAFETY: guaranteed by the caller: the stack lies below `requested`, `sp` within it;
     // an index on the stack is below nblocks, so the block and its entry are in the zone.
     unsafe {
@@ -99,7 +101,7 @@ unsafe fn stack_pop(z: *mut Zone, size: usize) -> Option<*mut u8> {
         let requested = (*z).requested;
         let idx = load_entry(requested, sp);
         (*z).sp = sp + 1;
-        (*requested.add(idx)).store(size as u16 + 1, Ordering::Relaxed);
+        (*requested.add(idx)).store(entry, Ordering::Relaxed);
         Some((*z).blocks.add(idx * (*z).bsize))
     }
 }
@@ -431,7 +433,7 @@ pub fn alloc_small(c: usize, size: usize) -> *mut u8 {
     // point at the empty zone. `c` comes from `class_of` (below CLASS_COUNT).
     unsafe {
         let z = *(*heap).classes.get_unchecked(c);
-        if let Some(p) = stack_pop(z, size) {
+        if let Some(p) = stack_pop(z, request_entry(size)) {
             return p;
         }
     }
@@ -446,8 +448,10 @@ pub fn alloc_direct(size: usize) -> *mut u8 {
     let heap = tls::heap();
     // SAFETY: as in alloc_small; the index is at most DIRECT_MAX / 8 (the caller's bound).
     unsafe {
+        // A size of 0 finds the empty zone (`size_class::DIRECT_SPANS` leaves entry 0 alone),
+        // so every size here is its own `requested` entry (see `request_entry`).
         let z = *(*heap).direct.get_unchecked((size + 7) >> 3);
-        if let Some(p) = stack_pop(z, size) {
+        if let Some(p) = stack_pop(z, size as u16) {
             return p;
         }
     }
@@ -508,7 +512,7 @@ unsafe fn heap_alloc(heap: *mut Heap, c: usize, size: usize) -> *mut u8 {
                 }
             }
         }
-        stack_pop(z, size).unwrap_unchecked()
+        stack_pop(z, request_entry(size)).unwrap_unchecked()
     }
 }
 
@@ -557,14 +561,28 @@ unsafe fn extend(z: *mut Zone, c: usize) {
     }
 }
 
-/// The `trigger` of a zone at the head of its class list: below any `sp` that a stack holding
-/// each handed-out block once can reach (see `Zone::trigger`).
+/// The `trigger` of a zone out of its class list because it was full: its next block back
+/// re-lists it (see `Zone::trigger`).
+pub const OUT_OF_LIST: i32 = i32::MAX;
+
+/// The `trigger` of a zone in its class list behind the head: the push of its last block
+/// handed out (see `Zone::trigger`).
+///
+/// # Safety
+/// `z` is a live zone descriptor of the caller's heap.
+unsafe fn listed_trigger(z: *mut Zone) -> i32 {
+    // SAFETY: guaranteed by the caller.
+    1 - (unsafe { (*z).extended } as i32)
+}
+
+/// The `trigger` of a zone at the head of its class list: every block extended is on the
+/// stack, so no block can come back but one given back twice (see `Zone::trigger`).
 ///
 /// # Safety
 /// `z` is a live zone descriptor of the caller's heap.
 unsafe fn head_trigger(z: *mut Zone) -> i32 {
     // SAFETY: guaranteed by the caller.
-    -(unsafe { (*z).extended } as i32) - 1
+    -(unsafe { (*z).extended } as i32)
 }
 
 /// Finds or makes a zone of class `c` with a free block and puts it at the head of its list.
@@ -599,7 +617,7 @@ unsafe fn refill(heap: *mut Heap, c: usize) -> *mut Zone {
                 return z;
             }
             class_unlink(heap, c, z);
-            (*z).trigger = 0;
+            (*z).trigger = OUT_OF_LIST;
         }
         if !(*heap).slow_events.is_multiple_of(PURGE_CHECK_EVERY) {
             purge_tick(heap);
@@ -827,8 +845,8 @@ unsafe fn give_back_free(heap: *mut Heap, keep: usize) -> usize {
 }
 
 /// Makes `z` the head of `heap`'s class list `c`: in `classes`, and in the `direct` entries of
-/// the class's sizes. A head is never released when it empties (its `trigger` is
-/// `-extended - 1`, see `Zone::trigger`);
+/// the class's sizes. A head is never released when it empties (its `trigger` catches only a
+/// block given back twice, see `Zone::trigger`);
 /// the old head, if it stays in the list, is again released when it empties (unless it is the
 /// only zone behind the new head: then it is the class's spare, see `zone_changed`).
 ///
@@ -845,7 +863,7 @@ unsafe fn set_class_head(heap: *mut Heap, c: usize, z: *mut Zone) {
         }
         let empty = EMPTY_ZONE.get();
         if !old.is_null() && old != empty {
-            (*old).trigger = -((*old).extended as i32);
+            (*old).trigger = listed_trigger(old);
         }
         if z != empty {
             (*z).trigger = head_trigger(z);
@@ -1137,7 +1155,7 @@ pub unsafe fn owner_resize(a: usize, size: usize) -> Resize {
         let bsize = (*z).bsize;
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         if size <= bsize && (size >= bsize / 2 || crate::size_class::class_of(size) == c) {
-            entry.get().store(size as u16 + 1, Ordering::Relaxed);
+            entry.get().store(request_entry(size), Ordering::Relaxed);
             return Resize::InPlace;
         }
         Resize::Move(bsize)
@@ -1436,18 +1454,19 @@ unsafe fn release_block(
     idx: usize,
 ) {
     // SAFETY: guaranteed by the caller: the stack has room for every block of the zone, and
-    // the block is not on it, so `sp - 1` stays in the stack.
+    // the trigger sends to the slow path the push of a zone whose every block is on the
+    // stack already (see `Zone::trigger`), so `sp - 1` stays in the stack.
     unsafe {
-        let sp = (*z).sp - 1;
-        (*requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
-        (*z).sp = sp;
-        // The head of a class list gets here only if its stack would hold more indices than
-        // blocks were ever handed out (its trigger is `-extended - 1`, so that a malloc/free
-        // loop neither takes this branch nor makes and releases a zone on every turn); other
-        // zones when they were full, or are empty.
+        let sp = (*z).sp;
+        // Before the push: zones that were full, or that the push empties; the head of a
+        // class list only for a block given back twice (so that a malloc/free loop neither
+        // takes this branch nor makes and releases a zone on every turn).
         if sp as i32 <= (*z).trigger {
-            zone_changed(heap(), z);
+            zone_changed(heap(), z, idx);
+            return;
         }
+        (*requested.offset(sp - 1)).store(idx as u16, Ordering::Relaxed);
+        (*z).sp = sp - 1;
     }
 }
 
@@ -1463,25 +1482,29 @@ unsafe fn release_block_at(heap: *mut Heap, z: *mut Zone, b: *mut Block) {
     }
 }
 
-/// A full zone got a free block back (it goes back in its class list), or a zone became empty
-/// (it is released unless it is the head of its list or the only zone behind the head, both
-/// kept to avoid making and releasing zones over and over; purge ticks age them).
+/// The push of block `idx` that `release_block` left to the slow path (see `Zone::trigger`),
+/// and what it changes: a full zone got a block back (it goes back in its class list), or the
+/// zone becomes empty (it is released unless it is the head of its list or the only zone
+/// behind the head, both kept to avoid making and releasing zones over and over; purge ticks
+/// age them).
 #[cold]
 #[inline(never)]
-unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone) {
-    // SAFETY: guaranteed by release_block's caller.
+unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone, idx: usize) {
+    // SAFETY: guaranteed by release_block's caller: block `idx` of `z` is no longer in use.
     unsafe {
-        if (*z).sp < -((*z).extended as isize) {
-            // More indices than blocks handed out: the same block was pushed twice, which only
-            // a double free racing with itself can do (see `free_in_segment`). The push is
-            // undone, so that the stack never outgrows its region below the array (the block
+        if (*z).handed_out() == 0 {
+            // Every block is on the stack already: the same block was given back twice, which
+            // only a double free racing with itself can do (see `free_own`). The push is
+            // dropped, so that the stack never outgrows its region below the array (the block
             // may still be handed out twice: such a program's blocks are shared already).
-            (*z).sp += 1;
             return;
         }
+        let sp = (*z).sp - 1;
+        (*(*z).requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
+        (*z).sp = sp;
         let c = (*z).class.load(Ordering::Relaxed) as usize;
-        if (*z).trigger == 0 {
-            (*z).trigger = -((*z).extended as i32);
+        if (*z).trigger == OUT_OF_LIST {
+            (*z).trigger = listed_trigger(z);
             class_push_back(heap, c, z);
             return;
         }
@@ -1559,4 +1582,104 @@ unsafe fn collect_remote(heap: *mut Heap) {
 unsafe fn zone_of(p: usize) -> *mut Zone {
     // SAFETY: guaranteed by the caller: the slice of `p` is covered by a zone.
     unsafe { segment::zone_at(segment_of(p), p).unwrap_unchecked().1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_size;
+
+    /// Checks the free stack of zone `z` against `live` (the indices of its blocks handed
+    /// out): within its region, and every index below `extended` either on it or in `live`,
+    /// once.
+    ///
+    /// # Safety
+    /// `z` is a zone of the calling thread's heap.
+    unsafe fn check_stack(z: *mut Zone, live: &[usize]) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let c = (*z).class.load(Ordering::Relaxed) as usize;
+            let sp = (*z).sp;
+            assert!(
+                -(GEOMETRY[c].nblocks as isize) <= sp && sp <= 0,
+                "sp {sp} out of the region"
+            );
+            let mut seen = std::vec![0u8; (*z).extended as usize];
+            for &i in live {
+                seen[i] += 1;
+            }
+            for at in sp..0 {
+                seen[load_entry((*z).requested, at)] += 1;
+            }
+            assert!(seen.iter().all(|&n| n == 1), "an index lost or held twice");
+        }
+    }
+
+    #[test]
+    fn the_free_stack_keeps_every_index_once_and_stays_in_its_region() {
+        // A thread of its own, so that its heap holds only these blocks.
+        std::thread::spawn(|| {
+            let c = 12;
+            let size = class_size(c);
+            let n = GEOMETRY[c].nblocks;
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            let mut next = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let mut live: std::vec::Vec<*mut u8> = std::vec::Vec::new();
+            // Phases that fill a zone and more, empty them, and hover in between, freeing at
+            // random: zones fill, leave their class list, come back, empty, and are kept as
+            // the class's spare or released.
+            for round in 0..2000 {
+                let target = match round % 4 {
+                    0 => n + n / 2,
+                    1 => 0,
+                    _ => (next() % n as u64) as usize,
+                };
+                while live.len() != target {
+                    if live.len() < target {
+                        let p = crate::alloc::malloc(size);
+                        assert!(!p.is_null());
+                        live.push(p);
+                        continue;
+                    }
+                    let p = live.swap_remove((next() % live.len() as u64) as usize);
+                    // SAFETY: p is a live block of ours; the entry below its zone's stack lies
+                    // in the mapped segment (the zone's pad, or the end of the slice before:
+                    // no block of this test, which writes none).
+                    unsafe {
+                        let z = zone_of(p as usize);
+                        let below = (*z).requested.offset(-(n as isize) - 1);
+                        let was = (*below).load(Ordering::Relaxed);
+                        crate::alloc::free(p);
+                        let now = (*below).load(Ordering::Relaxed);
+                        assert_eq!(now, was, "a push below the stack's region");
+                    }
+                }
+                // SAFETY: this thread's heap owns its class lists' zones.
+                unsafe {
+                    let mut z = (*tls::heap()).classes[c];
+                    while !z.is_null() && z != EMPTY_ZONE.get() {
+                        let blocks = (*z).blocks as usize;
+                        let mine: std::vec::Vec<usize> = live
+                            .iter()
+                            .filter(|&&p| zone_of(p as usize) == z)
+                            .map(|&p| (p as usize - blocks) / size)
+                            .collect();
+                        check_stack(z, &mine);
+                        z = (*z).next;
+                    }
+                }
+            }
+            for p in live {
+                // SAFETY: p is a live block of ours.
+                unsafe { crate::alloc::free(p) };
+            }
+        })
+        .join()
+        .unwrap();
+    }
 }

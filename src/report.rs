@@ -637,7 +637,7 @@ fn small_zone(
         };
         if v != 0 {
             zc.used += 1;
-            zc.requested += v - 1;
+            zc.requested += crate::types::entry_request(v);
         } else if k < extended {
             zc.free += 1;
         } else {
@@ -688,7 +688,7 @@ fn small_zone(
             let v = unsafe { *snap.add(i) } as usize;
             if v != 0 {
                 c.used += 1;
-                c.requested += v - 1;
+                c.requested += crate::types::entry_request(v);
             } else if i < extended {
                 c.free += 1;
             } else {

@@ -412,7 +412,7 @@ pub unsafe fn zone_create(
         (*z).magic = g.magic;
         (*z).bsize = g.bsize;
         (*z).span = g.span;
-        (*z).trigger = 0;
+        (*z).trigger = crate::heap::OUT_OF_LIST;
         (*z).extended = 0;
         (*z).next = ptr::null_mut();
         (*z).prev = ptr::null_mut();

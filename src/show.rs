@@ -142,7 +142,10 @@ pub fn for_each_block(
         // descriptor: requested_array) lies in the segment, which pool_lock keeps mapped.
         let v = unsafe { (*requested.add(k)).load(Ordering::Relaxed) } as usize;
         if v != 0 {
-            f(start + g.blocks_offset + k * g.bsize, v - 1);
+            f(
+                start + g.blocks_offset + k * g.bsize,
+                crate::types::entry_request(v),
+            );
         }
     }
 }
@@ -372,7 +375,7 @@ pub fn show_alloc_mem_ex(dump: usize) {
                 if used_at(k) {
                     // SAFETY: k < nblocks.
                     let size = unsafe { (*requested.add(k)).load(Ordering::Relaxed) } as usize;
-                    let size = size.saturating_sub(1);
+                    let size = crate::types::entry_request(size);
                     block_line(&mut out, addr, size);
                     // SAFETY: the block lies in the zone, mapped while pool_lock is held.
                     unsafe { hexdump(&mut out, addr, size.min(dump)) };
@@ -453,9 +456,9 @@ pub fn dump_block(p: usize) {
         // SAFETY: the entry lies in our zone; pool_lock keeps the segment mapped.
         let v = unsafe { (*r.requested).load(Ordering::Relaxed) } as usize;
         if v != 0 {
-            block_line(&mut out, p, v - 1);
+            block_line(&mut out, p, crate::types::entry_request(v));
             // SAFETY: the block lies in the zone, mapped while pool_lock is held.
-            unsafe { hexdump(&mut out, p, v - 1) };
+            unsafe { hexdump(&mut out, p, crate::types::entry_request(v)) };
         }
         G.pool_lock.unlock();
         return;

@@ -88,7 +88,10 @@ const _: () = assert!(class_size(DIRECT_CLASSES - 1) == DIRECT_MAX);
 
 const fn build_direct_spans() -> [(u8, u8); DIRECT_CLASSES] {
     let mut spans = [(u8::MAX, 0u8); DIRECT_CLASSES];
-    let mut i = 0;
+    // Entry 0 (a request of 0 bytes) is left to the empty zone: `malloc(0)` takes the slow
+    // path, which writes its `requested` entry as `ZERO_REQUEST`, so that the fast path
+    // writes the size itself (see `types::request_entry`).
+    let mut i = 1;
     while i < DIRECT_ENTRIES {
         let c = class_of_computed(i * 8);
         if spans[c].0 == u8::MAX {
@@ -330,7 +333,8 @@ mod tests {
 
     #[test]
     fn direct_spans_cover_each_size_of_their_class() {
-        let mut next = 0;
+        // Entry 0 (requests of 0 bytes) is in no span: it keeps the empty zone.
+        let mut next = 1;
         for (c, &(first, end)) in DIRECT_SPANS.iter().enumerate() {
             assert_eq!(first as usize, next, "class {c}");
             assert!(end > first);

@@ -24,7 +24,8 @@
 //!   the zone where its `requested` array starts (bits 24..32, `segment::requested_array`). A
 //!   zone's descriptor is `zones[first_slice]`.
 //! - `requested[k]` is 0 when block `k` is free, never handed out, or waiting in a batch or
-//!   on a heap's remote list; else 1 + the size the user asked for. It is the per-block state
+//!   on a heap's remote list; else the size the user asked for (`ZERO_REQUEST` for 0 bytes:
+//!   `request_entry`). It is the per-block state
 //!   bit that makes `free` of a freed or foreign pointer detectable in O(1), and the size
 //!   `show_alloc_mem` prints.
 //! - A block is handed out only if its index is on its zone's free stack (`Zone::sp`); each
@@ -77,6 +78,31 @@ pub struct Block {
     pub next: *mut Block,
 }
 
+/// The `requested` entry of a live block of 0 bytes (`malloc(0)`); any other live block's
+/// entry is its size (at most `SMALL_MAX`), and a free block's is 0.
+pub const ZERO_REQUEST: u16 = u16::MAX;
+const _: () = assert!(SMALL_MAX < ZERO_REQUEST as usize);
+
+/// The `requested` entry of a live block of `size` bytes (`size <= SMALL_MAX`).
+#[inline(always)]
+pub const fn request_entry(size: usize) -> u16 {
+    if size == 0 {
+        ZERO_REQUEST
+    } else {
+        size as u16
+    }
+}
+
+/// The size asked for by the live block whose `requested` entry is `v` (not 0).
+#[inline(always)]
+pub const fn entry_request(v: usize) -> usize {
+    if v == ZERO_REQUEST as usize {
+        0
+    } else {
+        v
+    }
+}
+
 /// Zone states (`Zone::state`).
 pub const ZONE_UNUSED: u8 = 0;
 /// In use by its heap (in its class list, or out of it while full: `Zone::trigger` 0).
@@ -113,14 +139,15 @@ pub struct Zone {
     /// plain fields may be mid-update when they look.)
     pub bsize: usize,
     pub span: usize,
-    /// Owner-only: the `free` that leaves `sp` at or below this takes the slow path
-    /// (`heap::zone_changed`): `-extended` for a zone in its class list behind the head (the
-    /// zone is then empty), `-extended - 1` for the head of its class list (only a block
-    /// pushed twice could get there: a malloc/free loop on the head never leaves the fast
-    /// path, and the stack never holds more than `extended` indices), 0 for a zone out of its
-    /// class list because it was full (its first block back re-lists it; a zone in its list
-    /// has been extended, so 0 means full). One signed compare on the `free` path catches both
-    /// "now empty" and "was full".
+    /// Owner-only: a `free` that finds `sp` at or below this leaves its push to the slow path
+    /// (`heap::zone_changed`), which acts on the zone's new state: `1 - extended` for a zone
+    /// in its class list behind the head (the push empties it), `-extended` for the head of
+    /// its class list (every block is on the stack already: only a block given back twice,
+    /// by a double free racing with itself, gets there, and its push is dropped; a malloc/free
+    /// loop on the head never leaves the fast path), `heap::OUT_OF_LIST` for a zone out of its
+    /// class list because it was full (its first block back re-lists it). One signed compare
+    /// on the `free` path catches all three, before the push, so that no push leaves the
+    /// stack's region.
     pub trigger: i32,
     /// Owner-only: blocks `[0, extended)` have been put on the stack or handed out at least
     /// once since the zone was made, or reset while empty (`heap::age_empty_heads`); blocks
