@@ -549,12 +549,9 @@ unsafe fn extend(z: *mut Zone, c: usize) {
             ptr::write_bytes(first, crate::debug::SCRIBBLE_FREED, n * g.bsize);
         }
         let requested = (*z).requested;
-        let mut sp = (*z).sp;
         for idx in (e..e + n).rev() {
-            sp -= 1;
-            (*requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
+            stack_push(z, requested, (*z).sp, idx);
         }
-        (*z).sp = sp;
         (*z).extended += n as u32;
         // Only the head of a class list is extended.
         (*z).trigger = head_trigger(z);
@@ -1465,6 +1462,19 @@ unsafe fn release_block(
             zone_changed(heap(), z, idx);
             return;
         }
+        stack_push(z, requested, sp, idx);
+    }
+}
+
+/// Pushes block index `idx` on the free stack of zone `z`, whose top is `sp` (`(*z).sp`) and
+/// whose `requested` array is `requested`.
+///
+/// # Safety
+/// `z` is a zone of a heap owned by the caller, whose stack has room for one more index.
+#[inline(always)]
+unsafe fn stack_push(z: *mut Zone, requested: *const AtomicU16, sp: isize, idx: usize) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
         (*requested.offset(sp - 1)).store(idx as u16, Ordering::Relaxed);
         (*z).sp = sp - 1;
     }
@@ -1499,9 +1509,8 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone, idx: usize) {
             // may still be handed out twice: such a program's blocks are shared already).
             return;
         }
-        let sp = (*z).sp - 1;
-        (*(*z).requested.offset(sp)).store(idx as u16, Ordering::Relaxed);
-        (*z).sp = sp;
+        // A block is handed out, so the stack has room.
+        stack_push(z, (*z).requested, (*z).sp, idx);
         let c = (*z).class.load(Ordering::Relaxed) as usize;
         if (*z).trigger == OUT_OF_LIST {
             (*z).trigger = listed_trigger(z);
