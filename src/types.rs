@@ -105,7 +105,7 @@ pub const fn entry_request(v: usize) -> usize {
 
 /// Zone states (`Zone::state`).
 pub const ZONE_UNUSED: u8 = 0;
-/// In use by its heap (in its class list, or out of it while full: `Zone::trigger` 0).
+/// In use by its heap (in its class list, or out of it while full: `Zone::trigger` is `heap::OUT_OF_LIST`).
 pub const ZONE_LISTED: u8 = 1;
 
 /// A run of slices holding blocks of one size class.
