@@ -207,7 +207,7 @@ pub fn read_environment() {
             buf[..path.len()].copy_from_slice(path);
             // SAFETY: buf is NUL-terminated.
             let fd = unsafe {
-                libc::open(
+                os::open_file(
                     buf.as_ptr() as *const libc::c_char,
                     libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
                     0o644,

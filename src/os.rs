@@ -1,5 +1,5 @@
-//! The operating-system layer: the only place that maps, unmaps and purges memory, writes to a
-//! file descriptor, or touches `errno`. Every function is a thin wrapper over one system call.
+//! The operating-system layer: the only place that maps, unmaps and purges memory, opens, reads
+//! or writes a file, or touches `errno`. Every function is a thin wrapper over one system call.
 
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -110,11 +110,19 @@ pub fn purge(p: *mut u8, len: usize) {
     OS_STATS.madvise_calls.fetch_add(1, Relaxed);
 }
 
-/// Writes all of `buf` to `fd`, retrying short writes; gives up on error.
+/// Writes all of `buf` to `fd`, retrying short writes and EINTR; gives up on another error.
+///
+/// The file functions here make the system call themselves (`syscall`) rather than through
+/// libc's `write`, `open`, `read` and `close`: those are cancellation points, so a thread with
+/// a cancellation request pending would be cancelled inside the allocator (in `malloc_stats`,
+/// `show_alloc_mem`, a debug log line written by `malloc`), its report cut short, and a lock it
+/// held never released. glibc's `malloc_stats` turns cancellation off for the same reason
+/// (glibc's tst-malloc-stats-cancellation); the thread is cancelled at its next cancellation
+/// point instead.
 pub fn write_all(fd: i32, mut buf: &[u8]) {
     while !buf.is_empty() {
         // SAFETY: buf is a valid slice for reading buf.len() bytes.
-        let n = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+        let n = unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) };
         if n <= 0 {
             if n < 0 && get_errno() == libc::EINTR {
                 continue;
@@ -123,6 +131,28 @@ pub fn write_all(fd: i32, mut buf: &[u8]) {
         }
         buf = &buf[n as usize..];
     }
+}
+
+/// `open(path, flags, mode)`, not a cancellation point (see `write_all`): a descriptor, or -1
+/// with errno set.
+///
+/// # Safety
+/// `path` points to a NUL-terminated string.
+pub unsafe fn open_file(path: *const libc::c_char, flags: i32, mode: u32) -> i32 {
+    // SAFETY: path is NUL-terminated (the caller's promise); the kernel only reads it.
+    unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path, flags, mode) as i32 }
+}
+
+/// Reads up to `buf.len()` bytes from `fd`, not a cancellation point: the count, or -1.
+pub fn read_fd(fd: i32, buf: &mut [u8]) -> isize {
+    // SAFETY: buf is a valid slice for writing buf.len() bytes.
+    unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) as isize }
+}
+
+/// Closes `fd`, not a cancellation point: true on success.
+pub fn close_fd(fd: i32) -> bool {
+    // SAFETY: closing a descriptor touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_close, fd) == 0 }
 }
 
 /// Sets errno to ENOMEM and returns null: every allocation failure ends here.

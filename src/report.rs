@@ -49,12 +49,12 @@ pub unsafe fn write_report(path: *const u8) -> bool {
         return false;
     }
     let saved = os::get_errno();
-    // SAFETY: path is a NUL-terminated string (the caller's promise); open only reads it.
+    // SAFETY: path is a NUL-terminated string (the caller's promise).
     let fd = unsafe {
-        libc::open(
+        os::open_file(
             path as *const libc::c_char,
             libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-            0o644 as libc::c_uint,
+            0o644,
         )
     };
     if fd < 0 {
@@ -71,8 +71,8 @@ pub unsafe fn write_report(path: *const u8) -> bool {
             os::set_errno(libc::EIO);
         }
     }
-    // SAFETY: fd was opened above and is closed once.
-    let closed = unsafe { libc::close(fd) } == 0;
+    // fd was opened above and is closed once.
+    let closed = os::close_fd(fd);
     ok &= closed;
     if ok {
         os::set_errno(saved);
@@ -868,31 +868,32 @@ fn log2_1024(x: usize) -> usize {
 
 /// The process's command line (arguments joined by spaces), as much as fits in `out`.
 fn read_cmdline(out: &mut [u8]) -> usize {
-    // SAFETY: a NUL-terminated literal path; open, read into our buffer, close.
-    unsafe {
-        let fd = libc::open(
+    // SAFETY: a NUL-terminated literal path.
+    let fd = unsafe {
+        os::open_file(
             c"/proc/self/cmdline".as_ptr(),
             libc::O_RDONLY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return 0;
-        }
-        let r = libc::read(fd, out.as_mut_ptr() as *mut libc::c_void, out.len());
-        libc::close(fd);
-        if r <= 0 {
-            return 0;
-        }
-        let mut n = r as usize;
-        for c in out[..n].iter_mut() {
-            if *c == 0 {
-                *c = b' ';
-            }
-        }
-        while n > 0 && out[n - 1] == b' ' {
-            n -= 1;
-        }
-        n
+            0,
+        )
+    };
+    if fd < 0 {
+        return 0;
     }
+    let r = os::read_fd(fd, out);
+    os::close_fd(fd);
+    if r <= 0 {
+        return 0;
+    }
+    let mut n = r as usize;
+    for c in out[..n].iter_mut() {
+        if *c == 0 {
+            *c = b' ';
+        }
+    }
+    while n > 0 && out[n - 1] == b' ' {
+        n -= 1;
+    }
+    n
 }
 
 #[cfg(test)]

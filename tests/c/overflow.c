@@ -7,7 +7,7 @@
  *  reallocarray_overflow  NULL / ENOMEM, old block intact
  *  realloc_huge         realloc(p, SIZE_MAX): NULL, ENOMEM, old block intact
  *                       (TINY, SMALL and LARGE p)
- *  memalign_huge        posix_memalign(&p, 4096, SIZE_MAX) == ENOMEM,
+ *  memalign_huge        posix_memalign(&p, 4096, SIZE_MAX) == ENOMEM (errno too, as glibc),
  *                       aligned_alloc/memalign/valloc/pvalloc of huge sizes: NULL
  *  free_keeps_errno     free() never changes errno (TINY/SMALL/LARGE/aligned/NULL)
  */
@@ -104,8 +104,12 @@ static void memalign_huge(void)
 	for (size_t al = 16; al <= ((size_t)1 << 20); al <<= 4) {
 		for (size_t j = 0; j < N_HUGE; j++) {
 			void *p = (void *)0x1234;
+			errno = 0;
 			int rc = posix_memalign(&p, t_opaque(al), t_opaque(huge[j]));
 			CHECK(rc == ENOMEM, "posix_memalign(&p, %zu, %#zx) = %d, want ENOMEM", al, huge[j], rc);
+			/* as glibc: errno too (glibc's tst-malloc-thread-fail reads it) */
+			CHECK(errno == ENOMEM, "posix_memalign(&p, %zu, %#zx): errno %d, want ENOMEM", al,
+			      huge[j], errno);
 			CHECK(p == (void *)0x1234, "posix_memalign(&p, %zu, %#zx) modified p on failure", al, huge[j]);
 			errno = 0;
 			p = memalign(t_opaque(al), t_opaque(huge[j]));

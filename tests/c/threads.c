@@ -40,6 +40,11 @@
  *                     exits: every batch reached the main thread's heap, so after
  *                     malloc_trim(0) their zones are gone (RSS back to what it
  *                     was before the 300 blocks, within 512 KiB)
+ *  cancel_in_report   a thread with a cancellation request pending calls
+ *                     malloc_stats() and show_alloc_mem(): both write their
+ *                     whole report (the allocator has no cancellation point,
+ *                     as glibc's malloc_stats), the thread is cancelled at its
+ *                     next write, and no lock is left taken
  */
 #include "t.h"
 #include <fcntl.h>
@@ -437,6 +442,67 @@ static void show_concurrent(void)
 
 /* ---------------------------------------------------------------- */
 
+static pthread_barrier_t cancel_bar;
+
+static void *cancel_victim(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&cancel_bar); /* not a cancellation point */
+	malloc_stats();                    /* must write all of its report */
+	show_alloc_mem();
+	t_puts(1, "AFTER\n");             /* write(2): cancelled here */
+	return NULL;
+}
+
+static void *cancel_user(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 2000; i++)
+		free(malloc((size_t)(16 + i * 7)));
+	return (void *)1;
+}
+
+static void cancel_in_report(void)
+{
+	CHECK(show_alloc_mem != NULL, "show_alloc_mem is not exported");
+	char path[] = "/tmp/ft_cancel_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp failed");
+	unlink(path);
+	int out = dup(1), err = dup(2);
+	CHECK(out >= 0 && err >= 0 && dup2(fd, 1) == 1 && dup2(fd, 2) == 2,
+	      "cannot redirect stdout and stderr");
+	void *keep[64];
+	for (int i = 0; i < 64; i++)
+		keep[i] = malloc((size_t)(24 + i * 100));
+	pthread_t t;
+	void *rv;
+	CHECK(pthread_barrier_init(&cancel_bar, NULL, 2) == 0, "pthread_barrier_init failed");
+	CHECK(pthread_create(&t, NULL, cancel_victim, NULL) == 0, "pthread_create failed");
+	CHECK(pthread_cancel(t) == 0, "pthread_cancel failed");
+	pthread_barrier_wait(&cancel_bar);
+	int joined = pthread_join(t, &rv);
+	dup2(out, 1); /* the checks' messages go to the real stderr */
+	dup2(err, 2);
+	CHECK(joined == 0, "pthread_join failed");
+	char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	CHECK(n > 0, "nothing written before the cancellation (read %zd)", n);
+	buf[n] = 0;
+	CHECK(rv == PTHREAD_CANCELED, "the thread was not cancelled");
+	CHECK(strstr(buf, "live blocks") != NULL, "malloc_stats' report cut short (%zd bytes)", n);
+	CHECK(strstr(buf, "Total : ") != NULL, "show_alloc_mem's listing cut short (%zd bytes)", n);
+	CHECK(strstr(buf, "AFTER") == NULL, "the thread ran past its cancellation point");
+	/* no lock left taken: other threads and this one still allocate */
+	CHECK(pthread_create(&t, NULL, cancel_user, NULL) == 0 && pthread_join(t, &rv) == 0 &&
+		      rv == (void *)1, "another thread could not allocate");
+	for (int i = 0; i < 64; i++)
+		free(keep[i]);
+	t_heap_check(5000, 16);
+}
+
+/* ---------------------------------------------------------------- */
+
 enum { RACE_N = 20000 };
 static void *race_ptr[RACE_N];
 static pthread_barrier_t race_bar;
@@ -791,4 +857,4 @@ static void remote_batches(void)
 
 T_MAIN(T(random_ops), T(random_ops_large), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
        T(show_concurrent), T(double_free_race), T(double_free_race_owner), T(heap_adoption),
-       T(large_front), T(remote_batches))
+       T(large_front), T(remote_batches), T(cancel_in_report))
