@@ -232,7 +232,7 @@ unsafe fn pool_unlink(h: *mut Heap) -> bool {
 unsafe fn pool_push_front(h: *mut Heap, now: u64) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        (*h).pooled_at = now;
+        (*h).idle_since = now;
         (*h).tidied = false;
         (*h).pool_next = *G.heap_pool.get();
         *G.heap_pool.get() = h;
@@ -277,13 +277,31 @@ unsafe fn tidy_pooled(now: u64) {
     }
 }
 
-/// Whether pooled heap `h` has sat in the pool untidied for `POOL_IDLE_MS` at `now`.
+/// Whether pooled heap `h` is due for tidying at `now`: it has sat in the pool for
+/// `POOL_IDLE_MS`, untidied, or tidied that long ago and other threads have freed blocks into
+/// it since. (Threads that free the blocks an exited thread left behind often do so after
+/// its heap was tidied, on a loaded machine especially: tidied once only, the heap kept the
+/// zones those frees emptied, and a program that had 16 threads each leave 20 MiB for the main
+/// thread to free kept about half of it resident for good.)
 ///
 /// # Safety
 /// `h` is a valid heap that no thread uses (pooled, or just taken out of the pool).
 unsafe fn tidy_due(h: *mut Heap, now: u64) -> bool {
     // SAFETY: guaranteed by the caller.
-    unsafe { !(*h).tidied && (*h).pooled_at + POOL_IDLE_MS <= now }
+    unsafe { (*h).idle_since + POOL_IDLE_MS <= now && (!(*h).tidied || remote_pending(h)) }
+}
+
+/// Whether other threads have freed blocks into `h` that it has not taken in yet.
+///
+/// # Safety
+/// `h` is a valid heap.
+unsafe fn remote_pending(h: *mut Heap) -> bool {
+    // SAFETY: guaranteed by the caller; the lists are atomics.
+    unsafe {
+        (*h).remote_free
+            .iter()
+            .any(|list| !list.load(Ordering::Relaxed).is_null())
+    }
 }
 
 /// Tidies the pooled heap that has sat in the pool longest among those for which `pick`
@@ -308,6 +326,7 @@ unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
     unsafe {
         give_back_free(h, 0);
         (*h).tidied = true;
+        (*h).idle_since = os::now_ms();
     }
     G.heap_lock.lock();
     // SAFETY: heap_lock held; `h` goes back at the end of the pool.
@@ -800,8 +819,8 @@ pub fn purge_for_large(bytes: usize) {
 
 /// `malloc_trim`: gives back at once what the calling thread's heap holds without need (its
 /// empty zones, the pages of its free slices, its empty segments), what the heaps of exited
-/// threads hold without need (every pooled heap not tidied since it was pooled: see
-/// `tidy_one`), and the LARGE cache, instead of waiting for the purge delays. The heaps of
+/// threads hold without need (every pooled heap not tidied since it was pooled or freed into
+/// since: see `tidy_one`), and the LARGE cache, instead of waiting for the purge delays. The heaps of
 /// other running threads are theirs alone to change: each gives back its own on its purge
 /// ticks and at its exit. Empty segments in the segment pool are unmapped. Returns whether
 /// anything was given back.
@@ -814,9 +833,13 @@ pub fn trim() -> bool {
             given += give_back_free(heap, 1);
         }
     }
+    // Every pooled heap not tidied since it was pooled, or with blocks freed into it since
+    // it was tidied before this call (each heap at most once: tidying stamps it with a time
+    // not below `start`).
+    let start = os::now_ms();
     // SAFETY: the calling thread does not hold the heap lock (it is held only inside this
-    // module's functions, none of which calls back here).
-    while unsafe { tidy_one(|h| !(*h).tidied) } {
+    // module's functions, none of which calls back here); the test reads pooled heaps.
+    while unsafe { tidy_one(|h| !(*h).tidied || ((*h).idle_since < start && remote_pending(h))) } {
         given += 1;
     }
     // The pooled segments (their first page, and their address space).

@@ -47,7 +47,7 @@ pub const fn empty_heap() -> Heap {
         purge_at: 0,
         empty_segments: 0,
         slow_events: 0,
-        pooled_at: 0,
+        idle_since: 0,
         tidied: false,
         adopt_until: 0,
         large_front: LargeFront::EMPTY,

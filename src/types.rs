@@ -360,9 +360,11 @@ pub struct Heap {
     /// Owner-only: refills and zone releases so far (the purge clock is read on a fraction of
     /// them).
     pub slow_events: u32,
-    /// Under `G.heap_lock`, while the heap is in the pool: when it was put there
-    /// (`os::now_ms`), and whether `heap::tidy_pooled` has given back its free memory since.
-    pub pooled_at: u64,
+    /// Under `G.heap_lock`, while the heap is in the pool: when it was put there or last
+    /// tidied (`os::now_ms`), and whether `heap::tidy_one` has given back its free memory
+    /// since it was put there (a tidied heap that other threads free blocks into is tidied
+    /// again, at most once per `heap::POOL_IDLE_MS`).
+    pub idle_since: u64,
     pub tidied: bool,
     /// Owner-only: until when (`os::now_ms`) the owner thread may trade this heap, just taken,
     /// for a pooled heap whose blocks it frees (`heap::adopt`); 0 once it did, or may no more.

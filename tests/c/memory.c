@@ -34,6 +34,9 @@
  *                  of its peak (heaps idle in the pool are tidied by running
  *                  threads: their remote frees taken in, their free slices purged;
  *                  on a loaded machine, within 300 rounds of that work)
+ *  idle_heaps_late the same, but the main thread frees the blocks only after
+ *                  400 ms of work, when their heaps were tidied already: a tidied
+ *                  heap that blocks are freed into is tidied again
  *  trim_idle_heaps 48 threads at once each allocate 1 MiB of small blocks, free
  *                  them and exit; malloc_trim(0) then gives back the heaps left
  *                  idle in the pool: the resident set keeps less than a quarter
@@ -375,6 +378,27 @@ static void idle_heaps(void)
 	      rss >> 20, ms, rounds, peak >> 20);
 }
 
+/* As idle_heaps, but the main thread first works for 400 ms, so that the pooled heaps are
+ * tidied while their blocks are still live; it frees them only then. */
+static void idle_heaps_late(void)
+{
+	run_threads(IDLE_THREADS, idle_worker);
+	size_t peak = rss_bytes();
+	uint64_t rs = 9;
+	double ms;
+	int rounds;
+	work_until_below(0, 0.4, &rs, &ms, &rounds);
+	for (int t = 0; t < IDLE_THREADS; t++)
+		for (int i = 0; i < IDLE_BLOCKS; i++)
+			free(idle_left[t][i]);
+	size_t rss = work_until_below(peak / 4, 1.5, &rs, &ms, &rounds);
+	t_info(1, "# idle_heaps_late: peak %zu MiB, %zu MiB after %.0f ms (%d rounds of work)\n", peak >> 20,
+	       rss >> 20, ms, rounds);
+	CHECK(rss < peak / 4,
+	      "resident set still %zu MiB %.0f ms (%d rounds of work) after the threads' blocks were freed (peak %zu MiB)",
+	      rss >> 20, ms, rounds, peak >> 20);
+}
+
 /* Threads that run at once, each allocate 1 MiB in small blocks, free them and exit: their
  * heaps wait in the pool with empty zones. malloc_trim(0) gives those back at once. */
 enum { TRIM_THREADS = 48 };
@@ -681,5 +705,5 @@ static void first_page(void)
 		free(first_page_block[i]);
 }
 
-T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps),
+T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps), T(idle_heaps_late),
        T(trim_idle_heaps), T(idle_take), T(free_phase), T(big_realloc), T(big_zone_on_dirty), T(class_switch), T(near_miss), T(grow_room), T(first_page))
