@@ -77,7 +77,7 @@ test-report: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/report/run.sh
 
 # Test suites nobody here wrote: CPython's regression tests (PYTHONMALLOC=malloc, compared with
-# glibc) and redis-server under redis-benchmark.
+# glibc), redis-server under redis-benchmark, and glibc's own malloc tests.
 test-outside: all
 	FT_MALLOC_SO=$(CURDIR)/$(LINK) bash tests/outside/run.sh
 

@@ -10,6 +10,8 @@
 #   redis.sh     redis-server on ft_malloc under redis-benchmark, DEBUG
 #                RELOAD, FLUSHALL ASYNC and SHUTDOWN (~15 s; SKIP when redis
 #                is not installed)
+#   glibc.sh     glibc's own malloc tests (29 of them, tests/outside/glibc),
+#                built as standalone programs and preloaded (~1 min)
 # Prints "PASS name" / "FAIL name: reason" (and "SKIP ..." lines) per test;
 # exits 1 if any failed.  Logs: tests/build/logs/outside.*.log and
 # tests/build/outside/.
@@ -20,7 +22,7 @@ require_lib setup
 info "library: $FT_MALLOC_SO"
 
 mkdir -p "$BUILD/logs"
-for script in cpython.sh redis.sh; do
+for script in cpython.sh redis.sh glibc.sh; do
 	out="$BUILD/logs/outside.$script.log"
 	t0=$SECONDS
 	bash "$DIR/$script" "$FILTER" >"$out" 2>&1

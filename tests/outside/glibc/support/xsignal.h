@@ -1,0 +1,2 @@
+/* shim: see support/shim.h */
+#include <support/shim.h>
