@@ -820,9 +820,9 @@ pub fn purge_for_large(bytes: usize) {
 /// `malloc_trim`: gives back at once what the calling thread's heap holds without need (its
 /// empty zones, the pages of its free slices, its empty segments), what the heaps of exited
 /// threads hold without need (every pooled heap not tidied since it was pooled or freed into
-/// since: see `tidy_one`), and the LARGE cache, instead of waiting for the purge delays. The heaps of
-/// other running threads are theirs alone to change: each gives back its own on its purge
-/// ticks and at its exit. Empty segments in the segment pool are unmapped. Returns whether
+/// since: see `tidy_one`), and the LARGE cache, instead of waiting for the purge delays. The
+/// heaps of other running threads are theirs alone to change: each gives back its own on its
+/// purge ticks and at its exit. Empty segments in the segment pool are unmapped. Returns whether
 /// anything was given back.
 pub fn trim() -> bool {
     let mut given = crate::large::release_cached();
