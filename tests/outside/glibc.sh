@@ -10,23 +10,16 @@ SRC="$TESTS_ROOT/outside/glibc"
 OUT="$BUILD/outside/glibc"
 mkdir -p "$OUT"
 require_lib setup
-GCFLAGS="-std=gnu11 -O2 -g -fno-builtin -D_GNU_SOURCE -pthread -I$SRC -Wno-deprecated-declarations -Wno-unused-result"
+CFLAGS="-std=gnu11 -O2 -g -fno-builtin -D_GNU_SOURCE -pthread -I$SRC -Wno-deprecated-declarations -Wno-unused-result"
 # The tests take up to half a minute each on a loaded machine (tst-malloc-tcache-leak: 100,000
 # threads).
 TIMEOUT=${FT_TEST_TIMEOUT:-180}
-
-gbuild() { # gbuild NAME SOURCE
-	if ! $CC $GCFLAGS -o "$OUT/$1" "$2" 2>"$OUT/$1.build.log"; then
-		fail "glibc.build_$1" "$(grep -m1 error "$OUT/$1.build.log")"
-		return 1
-	fi
-}
 
 # The shim: a passing test exits 0, each kind of failure exits non-zero.
 for f in "$SRC"/selftest/tst-shim-*.c; do
 	n=$(basename "$f" .c)
 	wanted "glibc.$n" || continue
-	gbuild "$n" "$f" || continue
+	build "$OUT/$n" "$f" || continue
 	run_capture "glibc.$n" 0 "$OUT/$n"
 	rc=$?
 	case $n in
@@ -61,7 +54,7 @@ for f in "$SRC"/malloc/tst-*.c; do
 		continue
 		;;
 	esac
-	gbuild "$n" "$f" || continue
+	build "$OUT/$n" "$f" || continue
 	run_case "glibc.$n" 1 "$OUT/$n"
 done
 finish
