@@ -737,20 +737,33 @@ unsafe fn release_empty_heads(heap: *mut Heap) {
 
 /// Releases one zone that heads its class list while empty (kept by `release_block`), or one
 /// class's empty spare (kept by `zone_changed`), if that makes a place of `n` slices in memory
-/// for a new zone (`segment::zone_create`, which would otherwise fault in fresh pages). Only such a zone: releasing every empty head whenever a
-/// zone needed fresh slices made threads that keep a few blocks of many classes make and
-/// release zones, and purge their pages, over and over (mstress: 0.19 s -> 0.24 s, 419 ->
-/// 6,651 madvise calls). With it, `bench/realloc`, whose vectors pass through every class
-/// before its strings do, peaks at 24.7 MiB instead of 28.7. Its cost: mstress makes about
-/// 940 `madvise` calls instead of 430 (zones change places more often, and
-/// `purge_for_growth` purges what they leave), its RSS median of 21 runs is 14.5 MiB instead
-/// of 14.1, and its time is within noise (0.22 s against 0.21 s, both 0.19-0.24 s).
+/// for a new zone (`segment::zone_create`, which would otherwise fault in fresh pages); where
+/// none does, every such zone with pages in memory past its first slice. Returns whether it
+/// released any.
+///
+/// A class's emptied zone is kept so that a loop of `malloc` and `free` does not make and
+/// release it on every turn, but a thread whose blocks move from class to class (200 blocks of
+/// one size at a time, the size changing each turn through the SMALL classes) kept one of each
+/// class it had gone through, each with the pages its blocks had reached, until the purge
+/// ticks: 16 MiB where its blocks took 2.5 MiB at most; now 8 MiB, and 2,000 page faults for
+/// 6,400 turns instead of 5,000. Releasing every empty one whenever a zone needed fresh slices
+/// once made threads that keep a few blocks of many classes make and release zones, and purge
+/// their pages, over and over (mstress: 0.19 s -> 0.24 s, 419 -> 6,651 madvise calls), when a
+/// big zone gave back its pages past the first slice as soon as it was made; now they go back
+/// at a later purge tick if its blocks have not reached them (`Segment::unreached_old`). Zones
+/// with only their first slice in memory are still kept: they hold little, and a class with a
+/// block or two live at a time empties its zone again and again (glibc's bench-malloc-thread,
+/// 1,024 blocks of 4 B..32 KiB replaced at random: releasing every empty zone of more than one
+/// slice faulted in 520 more pages, and `mmap.shrink` made 170 `madvise` calls instead of 0).
 ///
 /// # Safety
 /// `heap` is owned by the caller.
 unsafe fn release_head_for(heap: *mut Heap, n: usize) -> bool {
     // SAFETY: guaranteed by the caller.
-    unsafe { release_empty_heads_if(heap, |z| segment::place_when_released(z, n), 1) != 0 }
+    unsafe {
+        release_empty_heads_if(heap, |z| segment::place_when_released(z, n), 1) != 0
+            || release_empty_heads_if(heap, |z| segment::dirty_past_first(z), usize::MAX) != 0
+    }
 }
 
 /// Releases up to `most` of the zones that head their class list while empty, or are kept

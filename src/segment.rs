@@ -171,6 +171,8 @@ pub unsafe fn segment_acquire(heap: *mut Heap) -> *mut Segment {
         (*seg).purge_at = 0;
         (*seg).purge_old = 0;
         (*seg).purge_new = 0;
+        (*seg).unreached_old = 0;
+        (*seg).unreached_new = 0;
         (*seg).heap.store(heap, Ordering::Release);
         REGISTRY.set_owner(seg as usize, registry::owner_tag(heap));
         (*heap).segments += 1;
@@ -232,22 +234,29 @@ pub unsafe fn mark_dirty(from: usize, to: usize) {
     let seg = segment_of(from);
     let lo = (from >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
     let hi = ((to - 1) >> SLICE_SHIFT) & (SLICES_PER_SEGMENT - 1);
+    let bits = slice_bits(lo, hi - lo + 1);
     // SAFETY: guaranteed by the caller: the segment is the owner's.
-    unsafe { (*seg).dirty_mask |= slice_bits(lo, hi - lo + 1) };
+    unsafe {
+        (*seg).dirty_mask |= bits;
+        if ((*seg).unreached_old | (*seg).unreached_new) & bits != 0 {
+            (*seg).unreached_old &= !bits;
+            (*seg).unreached_new &= !bits;
+        }
+    }
 }
 
 /// What each slice that would be faulted in adds to a place's cost (`best_run`): more than any
 /// leftover of a run (at most 63 slices), so a cost below it means all the slices are in memory.
 const CLEAN_SLICE_COST: usize = 64;
 
-/// What each dirty slice that a big zone would give back (`zone_create`) adds to a place's cost
-/// (`best_run`): memory that another zone could have used without a fault. Sixteen of them
-/// weigh as much as a slice faulted in.
+/// What each dirty slice that a big zone would give back unless its blocks reach it
+/// (`zone_create`) adds to a place's cost (`best_run`): memory that another zone could have
+/// used without a fault. Sixteen of them weigh as much as a slice faulted in.
 const DIRTY_TAIL_COST: usize = CLEAN_SLICE_COST / 16;
 
 /// The slices at the start of a zone of `n` slices that it keeps in memory when made: all of
 /// them, or the first one of a big zone (`BIG_ZONE_SLICES`), which gives back the pages of the
-/// others.
+/// others at a purge tick unless its blocks reach them first.
 fn hot_slices(n: usize) -> usize {
     if n >= BIG_ZONE_SLICES {
         1
@@ -371,29 +380,29 @@ pub unsafe fn zone_create(
         if (*seg).dirty_mask & slice_bits(first, 1) == 0 {
             purge_for_growth(heap, 1, seg, bits);
         }
-        if n >= BIG_ZONE_SLICES {
-            // A big zone on dirty slices keeps the pages of its first slice, where its first
-            // blocks go; the rest are given back now: it fills them only if its class is in
-            // heavy use, and would otherwise keep them in memory while empty or nearly so (a
-            // Python loop that makes one block of each of a dozen classes of 3-20 KiB a turn
-            // kept 9 MiB so, with a zone of each extended by one block). Where the last zone
-            // made here was of the same class, it keeps as many slices as that zone had
-            // extended blocks in: a class whose zone is made again and again (when it empties
-            // and goes back at a purge tick) would otherwise fault the same pages in each
-            // time (`bench/realloc`, whose vectors pass through these classes: 8% slower).
-            let last = Segment::zone(seg, first);
-            let mut keep = 1;
-            if (*last).class.load(Ordering::Relaxed) as usize == c {
-                let extended_end = g.blocks_offset + (*last).extended as usize * g.bsize;
-                keep = extended_end.div_ceil(SLICE_SIZE).clamp(1, n);
+        // A big zone on dirty slices keeps the pages of its first slice, where its first
+        // blocks go; those of the others go back one to two purge delays from now unless its
+        // blocks reach them by then: it fills them only if its class is in heavy use, and
+        // would otherwise keep them in memory while empty or nearly so (a Python loop that
+        // makes one block of each of a dozen classes of 3-20 KiB a turn kept 9 MiB so, with a
+        // zone of each extended by one block). Giving them back at once faulted them in again
+        // wherever the class was in use: a thread that makes and frees 200 blocks of one size
+        // at a time, the size changing each turn, faulted in 20 pages a turn (1.7 s against
+        // mimalloc's 0.43 s).
+        let tail = bits & !slice_bits(first, hot_slices(n)) & (*seg).dirty_mask;
+        if tail != 0 {
+            if (*seg).purge_at == 0 {
+                (*seg).unreached_old |= tail;
+                arm_purge(heap, seg, os::now_ms());
+            } else {
+                (*seg).unreached_new |= tail;
             }
-            purge_slices(seg, bits & !slice_bits(first, keep));
         }
         uncount_empty(heap, seg);
         (*seg).free_mask &= !bits;
         (*seg).purge_old &= !bits;
         (*seg).purge_new &= !bits;
-        if (*seg).free_mask == 0 {
+        if (*seg).free_mask == 0 && !has_unreached(seg) {
             avail_remove(heap, seg);
         }
         let start = (seg as *mut u8).add(first << SLICE_SHIFT);
@@ -442,6 +451,19 @@ unsafe fn zone_slices(z: *mut Zone) -> (*mut Segment, usize, usize) {
     }
 }
 
+/// Whether zone `z` has slices past its first in memory (reached by its blocks, or waiting for
+/// a purge tick).
+///
+/// # Safety
+/// `z` is a live zone of a heap the caller owns.
+pub unsafe fn dirty_past_first(z: *mut Zone) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let (seg, first, n) = zone_slices(z);
+        (*seg).dirty_mask & slice_bits(first + 1, n - 1) != 0
+    }
+}
+
 /// Whether giving back zone `z` (empty) would make, in its segment, a place for a zone of `n`
 /// slices whose pages are all in memory.
 ///
@@ -473,6 +495,8 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
         }
         let bits = slice_bits(first, n);
         (*seg).free_mask |= bits;
+        (*seg).unreached_old &= !bits;
+        (*seg).unreached_new &= !bits;
         if !(*seg).in_avail {
             avail_push(heap, seg);
         }
@@ -499,7 +523,8 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
 /// `heap` is owned by the caller.
 pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
     let mut next = 0;
-    // SAFETY: the heap's avail list holds its own segments (the only ones with free slices).
+    // SAFETY: the heap's avail list holds its own segments (those with free slices or
+    // unreached ones: the only ones with something to purge).
     unsafe {
         let mut seg = (*heap).avail;
         while !seg.is_null() {
@@ -507,14 +532,20 @@ pub unsafe fn purge_due(heap: *mut Heap, now: u64) {
             let at = (*seg).purge_at;
             if at != 0 && at <= now {
                 purge_slices(seg, (*seg).purge_old);
+                purge_unreached(seg, (*seg).unreached_old);
                 (*seg).purge_at = 0;
                 (*seg).purge_old = (*seg).purge_new & (*seg).free_mask;
                 (*seg).purge_new = 0;
-                if (*seg).purge_old != 0 {
+                (*seg).unreached_old = (*seg).unreached_new;
+                (*seg).unreached_new = 0;
+                if (*seg).purge_old != 0 || (*seg).unreached_old != 0 {
                     (*seg).purge_at = now + PURGE_DELAY_MS;
                 } else if (*seg).free_mask == ALL_SLICES && (*heap).segments > 1 {
                     // Empty for a whole delay: back to the pool (its pages are purged already).
                     segment_release(heap, seg);
+                } else if (*seg).free_mask == 0 {
+                    // Full, and nothing left to purge: purge ticks need not look at it.
+                    avail_remove(heap, seg);
                 }
             }
             let at = (*seg).purge_at;
@@ -546,8 +577,8 @@ const GROWTH_KEEP_DIRTY: usize = 4;
 /// # Safety
 /// `heap` is owned by the caller; `chosen` is null or one of its segments.
 pub unsafe fn purge_for_growth(heap: *mut Heap, want: usize, chosen: *mut Segment, bits: u64) {
-    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (the only
-    // ones with free slices), and free slices hold no block.
+    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (every
+    // one with free slices), and free slices hold no block.
     unsafe {
         let spare = |seg: *mut Segment| {
             let skip = if seg == chosen { bits } else { 0 };
@@ -580,9 +611,36 @@ pub unsafe fn purge_for_growth(heap: *mut Heap, want: usize, chosen: *mut Segmen
     }
 }
 
-/// Zones of at least this many slices keep only their first slice's pages when made on dirty
-/// slices (`zone_create`).
+/// Zones of at least this many slices keep only their first slice's pages, past a purge tick,
+/// when made on dirty slices (`zone_create`).
 const BIG_ZONE_SLICES: usize = 8;
+
+/// Whether `seg` has slices of live zones that purge ticks may give back (`unreached_old`,
+/// `unreached_new`).
+///
+/// # Safety
+/// `seg` is a segment of a heap the caller owns.
+unsafe fn has_unreached(seg: *mut Segment) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ((*seg).unreached_old | (*seg).unreached_new) != 0 }
+}
+
+/// Gives back the pages of the slices of `mask` that live zones of `seg` have not reached
+/// (see `Segment::unreached_old`), one `madvise` per run of them. Returns the bytes given
+/// back.
+///
+/// # Safety
+/// `seg` is a segment of a heap the caller owns.
+unsafe fn purge_unreached(seg: *mut Segment, mask: u64) -> usize {
+    // SAFETY: guaranteed by the caller; no block lies in those slices (the zone's blocks
+    // have not reached them), nor its arrays (in its first slice, never marked so).
+    unsafe {
+        let mask = mask & ((*seg).unreached_old | (*seg).unreached_new);
+        (*seg).unreached_old &= !mask;
+        (*seg).unreached_new &= !mask;
+        purge_runs(seg, mask)
+    }
+}
 
 /// Gives back the pages of the slices of `mask` that are free and dirty in `seg`, one
 /// `madvise` per run of them. Returns the bytes given back.
@@ -590,10 +648,21 @@ const BIG_ZONE_SLICES: usize = 8;
 /// # Safety
 /// `seg` is a segment of a heap the caller owns.
 unsafe fn purge_slices(seg: *mut Segment, mask: u64) -> usize {
-    let mut given = 0;
     // SAFETY: guaranteed by the caller; free slices hold no block.
+    unsafe { purge_runs(seg, mask & (*seg).free_mask) }
+}
+
+/// Gives back the pages of the dirty slices of `mask` in `seg`, which hold nothing, one
+/// `madvise` per run of them. Returns the bytes given back.
+///
+/// # Safety
+/// `seg` is a segment of a heap the caller owns; no block and no zone's array lies in the
+/// slices of `mask`.
+unsafe fn purge_runs(seg: *mut Segment, mask: u64) -> usize {
+    let mut given = 0;
+    // SAFETY: guaranteed by the caller.
     unsafe {
-        let mut mask = mask & (*seg).free_mask & (*seg).dirty_mask;
+        let mut mask = mask & (*seg).dirty_mask;
         while mask != 0 {
             let lo = mask.trailing_zeros() as usize;
             let run = (!(mask >> lo)).trailing_zeros() as usize;
@@ -615,16 +684,22 @@ unsafe fn purge_slices(seg: *mut Segment, mask: u64) -> usize {
 /// `heap` is owned by the caller.
 pub unsafe fn purge_all_free(heap: *mut Heap, keep: usize) -> usize {
     let mut given = 0;
-    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (the only
-    // ones with free slices).
+    // SAFETY: guaranteed by the caller; the avail list holds the heap's own segments (those
+    // with free slices or unreached ones).
     unsafe {
         let mut seg = (*heap).avail;
         while !seg.is_null() {
+            let following = (*seg).next;
             given += purge_slices(seg, ALL_SLICES);
+            given += purge_unreached(seg, ALL_SLICES);
             (*seg).purge_old = 0;
             (*seg).purge_new = 0;
             (*seg).purge_at = 0;
-            seg = (*seg).next;
+            if (*seg).free_mask == 0 {
+                // Kept in the list only for its unreached slices, given back now.
+                avail_remove(heap, seg);
+            }
+            seg = following;
         }
         (*heap).purge_at = 0;
         release_empty_segments(heap, keep);

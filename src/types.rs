@@ -201,7 +201,7 @@ pub struct Segment {
     /// first slice when the zone is made, the others when its blocks reach them), so a zone
     /// made there must clear its `requested` array, and its pages are in memory.
     pub dirty_mask: u64,
-    /// Owner-only: links of the heap's list of segments with free slices.
+    /// Owner-only: links of the heap's list of segments with free slices (or unreached ones).
     pub next: *mut Segment,
     pub prev: *mut Segment,
     /// Always 0. The owner's `free` reads a free slice's map entry (0) as the offset of a zone
@@ -214,7 +214,7 @@ pub struct Segment {
     /// Owner-only: free dirty slices that were already free when `purge_at` was set: purged
     /// when it passes. A free slice is purged between one and two delays after it was freed.
     pub purge_old: u64,
-    /// Whether the segment is in its heap's list of segments with free slices.
+    /// Whether the segment is in its heap's list of segments with free slices (`next`).
     pub in_avail: bool,
     /// Owner-only: whether the segment is counted in its heap's `empty_segments` (it became
     /// empty and waits for the purge delay).
@@ -222,6 +222,15 @@ pub struct Segment {
     /// Owner-only: slices freed since `purge_at` was set: they become `purge_old` when it
     /// passes.
     pub purge_new: u64,
+    /// Owner-only: dirty slices of live zones that their zone's blocks have not reached (the
+    /// tail of a big zone made on slices in memory, `segment::zone_create`), since before
+    /// `purge_at` was set: their pages are given back when it passes, unless the zone's blocks
+    /// reach them first (`segment::mark_dirty` clears their bits). A segment with such slices
+    /// stays in its heap's avail list (where purge ticks look) even when it has no free slice.
+    pub unreached_old: u64,
+    /// Owner-only: such slices since `purge_at` was set: they become `unreached_old` when it
+    /// passes.
+    pub unreached_new: u64,
     /// Global list of every segment ever mapped (under the pool lock), for `show_alloc_mem`.
     pub next_all: AtomicPtr<Segment>,
     /// Slice map (see module doc), at one of `SEGMENT_COLOURS` places picked by bits
