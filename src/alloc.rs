@@ -349,9 +349,9 @@ unsafe fn realloc_general(p: *mut u8, size: usize) -> *mut u8 {
 
 /// Resizes live block `p` to `size` bytes (at least 1) where it lies, when that suits it: a
 /// small block whose class holds `size` and is not more than twice too big for it (or is the
-/// class of `size` anyway); a LARGE block, for a LARGE size, whose mapping holds `size` or
-/// can grow in place (`large::resize_in_place`). Updates the requested size; false, changing
-/// nothing, when the block must move.
+/// class of `size` anyway); a LARGE block whose mapping holds `size` or can grow in place, for
+/// a LARGE size or one that uses at least half of the mapping (`large::resize_in_place`).
+/// Updates the requested size; false, changing nothing, when the block must move.
 pub(crate) fn resize_in_place(p: *mut u8, size: usize) -> bool {
     if let Some(r) = small_lookup(p as usize) {
         let bsize = class_size(r.class);
@@ -362,7 +362,7 @@ pub(crate) fn resize_in_place(p: *mut u8, size: usize) -> bool {
         }
         return false;
     }
-    size > SMALL_MAX && large::resize_in_place(p as usize, size)
+    large::resize_in_place(p as usize, size)
 }
 
 /// An aligned block: `align` is a power of two (the C entry points check their own rules).

@@ -9,6 +9,10 @@
  *  realloc_null       realloc(NULL, n) behaves like malloc(n)
  *  realloc_zero       realloc(p, 0) returns NULL and frees p (no leak under RLIMIT_AS)
  *  realloc_content    content kept while growing/shrinking TINY/SMALL/LARGE (1 B..4 MiB)
+ *  realloc_boundary   a block of 33,000 B (LARGE) resized to 32,000 (a SMALL size
+ *                     that uses most of its mapping) and back stays where it is,
+ *                     contents kept; resized to 100 B, it moves to a zone (its
+ *                     usable size then well under a page)
  *  reallocarray_basic reallocarray use and overflow (NULL/ENOMEM, old block intact)
  *  reallocf_basic     reallocf use; on failure returns NULL and frees (no leak)
  *  posix_memalign_ok  alignments 8..4 MiB: aligned, writable over the full size
@@ -306,6 +310,27 @@ static void realloc_content(void)
 			free(other);
 		}
 	}
+}
+
+static void realloc_boundary(void)
+{
+	unsigned char *p = malloc(33000);
+	CHECK(p != NULL, "malloc(33000) failed");
+	t_fill(p, 33000, 3);
+	for (int r = 0; r < 4; r++) {
+		size_t to = r % 2 ? 33000 : 32000;
+		unsigned char *q = realloc(p, to);
+		CHECK(q != NULL, "realloc(%zu) failed", to);
+		CHECK(q == p, "realloc(%zu) moved the block (%p -> %p)", to, (void *)p, (void *)q);
+		CHECK(t_check(q, 32000, 3) == (size_t)-1, "contents lost at realloc(%zu)", to);
+		CHECK(malloc_usable_size(q) >= to, "usable size %zu < %zu", malloc_usable_size(q), to);
+		memset(q + 32000, 3, to - 32000);
+	}
+	unsigned char *q = realloc(p, 100);
+	CHECK(q != NULL, "realloc(100) failed");
+	CHECK(t_check(q, 100, 3) == (size_t)-1, "contents lost at realloc(100)");
+	CHECK(malloc_usable_size(q) < 4096, "a block shrunk to 100 B still offers %zu B", malloc_usable_size(q));
+	free(q);
 }
 
 static void reallocarray_basic(void)
@@ -696,6 +721,6 @@ static void aligned_many(void)
 }
 
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
-       T(realloc_zero), T(realloc_content), T(reallocarray_basic), T(reallocf_basic),
+       T(realloc_zero), T(realloc_content), T(realloc_boundary), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
        T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(libc_names))
