@@ -460,7 +460,7 @@ pub unsafe fn dirty_past_first(z: *mut Zone) -> bool {
     // SAFETY: guaranteed by the caller.
     unsafe {
         let (seg, first, n) = zone_slices(z);
-        (*seg).dirty_mask & slice_bits(first + 1, n - 1) != 0
+        n > 1 && (*seg).dirty_mask & slice_bits(first + 1, n - 1) != 0
     }
 }
 
