@@ -391,12 +391,7 @@ pub unsafe fn zone_create(
         // mimalloc's 0.43 s).
         let tail = bits & !slice_bits(first, hot_slices(n)) & (*seg).dirty_mask;
         if tail != 0 {
-            if (*seg).purge_at == 0 {
-                (*seg).unreached_old |= tail;
-                arm_purge(heap, seg, os::now_ms());
-            } else {
-                (*seg).unreached_new |= tail;
-            }
+            schedule_purge(heap, seg, tail, true);
         }
         uncount_empty(heap, seg);
         (*seg).free_mask &= !bits;
@@ -508,11 +503,29 @@ pub unsafe fn zone_release(heap: *mut Heap, z: *mut Zone) {
             (*heap).empty_segments += 1;
             (*seg).counted_empty = true;
         }
-        if (*seg).purge_at == 0 {
-            (*seg).purge_old |= bits;
+        schedule_purge(heap, seg, bits, false);
+    }
+}
+
+/// Adds `bits` to the slices of `seg` that its next purge tick gives back, arming it, or, when
+/// one is armed already, to those of the tick after it (`purge_old` and `purge_new`, or
+/// `unreached_old` and `unreached_new` for slices of a live zone when `unreached`).
+///
+/// # Safety
+/// `seg` is a segment of `heap`, which the caller owns.
+unsafe fn schedule_purge(heap: *mut Heap, seg: *mut Segment, bits: u64, unreached: bool) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let armed = (*seg).purge_at != 0;
+        let masks = match (unreached, armed) {
+            (false, false) => &mut (*seg).purge_old,
+            (false, true) => &mut (*seg).purge_new,
+            (true, false) => &mut (*seg).unreached_old,
+            (true, true) => &mut (*seg).unreached_new,
+        };
+        *masks |= bits;
+        if !armed {
             arm_purge(heap, seg, os::now_ms());
-        } else {
-            (*seg).purge_new |= bits;
         }
     }
 }
