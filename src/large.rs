@@ -12,7 +12,8 @@
 //! Other freed mappings (and what the bins pass on) are kept in a cache of free ranges (at most
 //! `CACHE_SLOTS` ranges; with the bins at most `CACHE_BYTES` bytes, each unmapped after
 //! `CACHE_EXPIRY_MS` unused; out of slots, the smallest range goes):
-//! - a request takes the smallest range that fits, splitting a larger one;
+//! - a request takes the smallest range that fits, splitting a larger one; a block that
+//!   `realloc` moves because it grows takes the longest, with room behind it to grow into;
 //! - a freed block joins the cached ranges next to it;
 //! - a growing `realloc` extends into the range after it (a block that `realloc` moves because
 //!   it grows gets, on a fresh mapping of up to `GROW_ROOM_MAX` bytes, as much again of
@@ -557,6 +558,43 @@ impl LargeInner {
         }
     }
 
+    /// `cache_take` for a block that `realloc` moves because it grows: takes `need` bytes from
+    /// the longest cached range (not room kept for another block), so that the block can keep
+    /// growing into what follows it; when the range holds twice `need`, the `need` bytes after
+    /// the block are kept as its room (`ROOM`, which other requests pass over), like the room
+    /// behind a fresh mapping (`alloc_with`).
+    ///
+    /// (A vector doubled from 16 B to 1 MiB, freed and doubled again, took the smallest range
+    /// that fit at each move: the leftovers of earlier rounds, with no room behind them, so
+    /// that it moved once a round at 512 KiB, copying 512 KiB: 0.46 s for 20,000 rounds,
+    /// against 0.05 s for glibc and 0.13 s for jemalloc.)
+    fn cache_take_growing(&mut self, need: usize) -> Option<(usize, usize, bool)> {
+        let k = (0..self.cached)
+            .filter(|&k| self.ranges()[k].1 >= need && self.ranges()[k].2 & ROOM == 0)
+            .max_by_key(|&k| self.ranges()[k].1)?;
+        let (addr, len, at) = self.ranges()[k];
+        let touched = at & TOUCHED != 0;
+        let rest = len - need;
+        if rest >= need && (rest == need || self.cached < CACHE_SLOTS) {
+            self.ranges_mut()[k] = (addr + need, need, at | ROOM);
+            if rest > need {
+                let n = self.cached;
+                self.ranges_mut()[n] = (addr + 2 * need, rest - need, at);
+                self.cached += 1;
+            }
+            self.cached_bytes -= need;
+            return Some((addr, need, touched));
+        }
+        if rest > need / 4 {
+            self.ranges_mut()[k] = (addr + need, rest, at);
+            self.cached_bytes -= need;
+            Some((addr, need, touched))
+        } else {
+            self.cache_remove(k);
+            Some((addr, len, touched))
+        }
+    }
+
     /// A miss of `need` bytes is about to fault in a fresh mapping: takes out of the cache, for
     /// the caller to unmap, the cached ranges whose pages may be in memory and that are at least
     /// half as long as `need` (near misses: what is left of a block of about this size, which
@@ -1007,7 +1045,19 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         } else {
             None
         };
-        if let Some(a) = bin.and_then(|_| front_take(need)) {
+        let growing = if grow {
+            with_inner(|s| s.cache_take_growing(need))
+        } else {
+            None
+        };
+        if let Some((a, len, touched)) = growing {
+            addr = a;
+            need = len;
+            from_cache = true;
+            if !touched {
+                crate::heap::purge_for_large(len);
+            }
+        } else if let Some(a) = bin.and_then(|_| front_take(need)) {
             addr = a;
             from_cache = true;
         } else if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take(b))) {

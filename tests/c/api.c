@@ -13,6 +13,10 @@
  *                     that uses most of its mapping) and back stays where it is,
  *                     contents kept; resized to 100 B, it moves to a zone (its
  *                     usable size then well under a page)
+ *  realloc_doubling   a vector doubled by realloc from 16 B to 1 MiB, freed, 40 times
+ *                     over: from the second time on, its LARGE steps (64 KiB and up)
+ *                     move it at most 8 times in all (the old cache moved it once a
+ *                     time, at 512 KiB -> 1 MiB), contents kept at every step
  *  reallocarray_basic reallocarray use and overflow (NULL/ENOMEM, old block intact)
  *  reallocf_basic     reallocf use; on failure returns NULL and frees (no leak)
  *  posix_memalign_ok  alignments 8..4 MiB: aligned, writable over the full size
@@ -331,6 +335,28 @@ static void realloc_boundary(void)
 	CHECK(t_check(q, 100, 3) == (size_t)-1, "contents lost at realloc(100)");
 	CHECK(malloc_usable_size(q) < 4096, "a block shrunk to 100 B still offers %zu B", malloc_usable_size(q));
 	free(q);
+}
+
+static void realloc_doubling(void)
+{
+	int moves = 0;
+	for (int r = 0; r < 40; r++) {
+		unsigned char *p = malloc(16);
+		CHECK(p != NULL, "malloc(16) failed");
+		memset(p, r, 16);
+		for (size_t n = 16; n < (1u << 20); n *= 2) {
+			unsigned char *q = realloc(p, 2 * n);
+			CHECK(q != NULL, "realloc(%zu) failed", 2 * n);
+			CHECK(q[0] == (unsigned char)r && q[n - 1] == (unsigned char)r && q[n / 2] == (unsigned char)r,
+			      "contents lost at realloc(%zu)", 2 * n);
+			if (r > 0 && n >= 65536 && q != p)
+				moves++;
+			memset(q + n, r, n);
+			p = q;
+		}
+		free(p);
+	}
+	CHECK(moves <= 8, "the LARGE steps of a doubling vector moved %d times in 39 rounds", moves);
 }
 
 static void reallocarray_basic(void)
@@ -721,6 +747,6 @@ static void aligned_many(void)
 }
 
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
-       T(realloc_zero), T(realloc_content), T(realloc_boundary), T(reallocarray_basic), T(reallocf_basic),
+       T(realloc_zero), T(realloc_content), T(realloc_boundary), T(realloc_doubling), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
        T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(libc_names))
