@@ -439,7 +439,7 @@ pub fn warm_up() {
         }
         // The purge clock: its first read maps the vDSO's data page, paid here rather than
         // in the program's first allocations.
-        (*h).purge_at = os::now_ms() + segment::PURGE_DELAY_MS;
+        (*h).purge_at = segment::heap_clock(h) + segment::PURGE_DELAY_MS;
     }
 }
 
@@ -659,14 +659,15 @@ const PURGE_CHECK_EVERY: u32 = 8;
 unsafe fn purge_tick(heap: *mut Heap) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        let now = os::now_ms();
+        let now = segment::heap_clock(heap);
         if (*heap).purge_at == 0 {
             // A tick, so that empty class heads are looked at even when no zone was released.
             (*heap).purge_at = now + segment::PURGE_DELAY_MS;
         } else if now >= (*heap).purge_at {
             purge_tick_own(heap, now);
             if heap != SHARED_HEAP.get() {
-                tidy_pooled(now);
+                // Pooled heaps wait on the wall clock.
+                tidy_pooled((*heap).clock_seen);
             }
         }
     }
@@ -1574,7 +1575,7 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone, idx: usize) {
                 if heap == tls::heap() {
                     purge_tick(heap);
                 } else {
-                    purge_tick_own(heap, os::now_ms());
+                    purge_tick_own(heap, segment::heap_clock(heap));
                 }
             }
         }

@@ -27,6 +27,48 @@ pub const EMPTY_SEGMENTS_KEPT: usize = 4;
 /// How long free slices of a segment in use stay dirty before their pages go back.
 pub const PURGE_DELAY_MS: u64 = 30;
 
+/// A gap between two reads of a heap's purge clock counts in full up to this many
+/// milliseconds, and beyond them at an eighth of the wall clock's pace (`heap_clock`).
+///
+/// Purge deadlines run on this clock, not on the wall clock, so that a thread that was not
+/// running does not find, when it runs again, the slices it freed just before past their
+/// delay and given back, only to fault them in again: eight Python threads taking turns on the
+/// GIL (on 2 cores) each ran for about 5 ms in every 40, and every slice a thread freed went
+/// back before it could reuse it. A thread that works without pause reads the clock often
+/// (every few refills and zone releases), so its clock keeps the wall clock's pace; one that
+/// sleeps between bursts of work still purges within a second (a gap of 100 ms counts 16).
+pub const CLOCK_GAP_MS: u64 = 4;
+
+/// Reads `heap`'s purge clock: advances it by the wall-clock time since its last read (see
+/// `CLOCK_GAP_MS`), and returns it.
+///
+/// # Safety
+/// `heap` is owned by the caller (or its lock is held).
+pub unsafe fn heap_clock(heap: *mut Heap) -> u64 {
+    let now = os::now_ms();
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let seen = (*heap).clock_seen;
+        if seen == 0 {
+            (*heap).clock_ms = now;
+        } else {
+            (*heap).clock_ms += clock_step(now.saturating_sub(seen));
+        }
+        (*heap).clock_seen = now;
+        (*heap).clock_ms
+    }
+}
+
+/// What a gap of `gap` ms of the wall clock between two reads of a heap's purge clock adds to
+/// it (see `CLOCK_GAP_MS`).
+fn clock_step(gap: u64) -> u64 {
+    if gap <= CLOCK_GAP_MS {
+        gap
+    } else {
+        CLOCK_GAP_MS + (gap - CLOCK_GAP_MS) / 8
+    }
+}
+
 /// The segment that contains `addr`.
 #[inline(always)]
 pub fn segment_of(addr: usize) -> *mut Segment {
@@ -525,7 +567,7 @@ unsafe fn schedule_purge(heap: *mut Heap, seg: *mut Segment, bits: u64, unreache
         };
         *masks |= bits;
         if !armed {
-            arm_purge(heap, seg, os::now_ms());
+            arm_purge(heap, seg, heap_clock(heap));
         }
     }
 }
@@ -1051,6 +1093,25 @@ pub fn small_lookup(p: usize) -> Option<SmallRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_purge_clock_slows_over_gaps_but_keeps_moving() {
+        // Reads a few ms apart: the wall clock's pace.
+        assert_eq!(clock_step(0), 0);
+        assert_eq!(clock_step(CLOCK_GAP_MS), CLOCK_GAP_MS);
+        // A thread that ran 5 ms in every 40 (GIL turns): its 35 ms off count 7, so slices it
+        // freed in its last turn are not past the purge delay when it runs again.
+        assert!(5 + clock_step(35) < PURGE_DELAY_MS);
+        // A thread that sleeps 100 ms between bursts still reaches two purge delays (the most
+        // a slice waits) within a second of wall time.
+        let mut clock = 0;
+        let mut wall = 0;
+        while clock < 2 * PURGE_DELAY_MS {
+            clock += clock_step(100);
+            wall += 100;
+        }
+        assert!(wall <= 1000, "{wall} ms");
+    }
 
     #[test]
     fn a_zone_goes_where_its_slices_are_in_memory() {

@@ -45,6 +45,8 @@ pub const fn empty_heap() -> Heap {
         ready: false,
         tag: 0,
         purge_at: 0,
+        clock_ms: 0,
+        clock_seen: 0,
         empty_segments: 0,
         slow_events: 0,
         idle_since: 0,

@@ -361,8 +361,17 @@ pub struct Heap {
     /// that `free` tells a block of the calling thread's heap from the registry alone
     /// (`registry::owner_tag`).
     pub tag: u8,
-    /// The earliest `purge_at` of its segments, 0 when none is pending.
+    /// The earliest `purge_at` of its segments, 0 when none is pending. Like every purge
+    /// deadline of the heap and its segments, a time on the heap's own clock (`clock_ms`).
     pub purge_at: u64,
+    /// Owner-only: the heap's purge clock (`segment::heap_clock`), in milliseconds: the wall
+    /// clock, except that a gap between two reads longer than `segment::CLOCK_GAP_MS` counts
+    /// at an eighth of its length beyond that (time the owner thread spent descheduled, or
+    /// waiting, or working without a slow path).
+    pub clock_ms: u64,
+    /// Owner-only: the wall clock (`os::now_ms`) at the last read of `clock_ms`; 0 before the
+    /// first.
+    pub clock_seen: u64,
     /// Empty segments the heap keeps for the purge delay (at most `EMPTY_SEGMENTS_KEPT`; more
     /// go to the pool at once, their pages given back).
     pub empty_segments: usize,
