@@ -232,6 +232,24 @@ pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
     pvalloc(size)
 }
 
+// C23's sized frees. The C library of a newer system exports them as well, and would reach its
+// own `free` with our blocks if ours were missing. The size (and alignment) a caller passes must
+// be the block's; ours are checked like any pointer `free` gets, so they are plain `free`.
+
+/// C23 `free_sized`: `free` of a block allocated with `size` bytes.
+#[no_mangle]
+pub extern "C" fn free_sized(p: *mut c_void, size: usize) {
+    let _ = size;
+    free(p)
+}
+
+/// C23 `free_aligned_sized`: `free` of a block from `aligned_alloc(align, size)`.
+#[no_mangle]
+pub extern "C" fn free_aligned_sized(p: *mut c_void, align: usize, size: usize) {
+    let _ = (align, size);
+    free(p)
+}
+
 /// The old `cfree` (glibc still exports it for old binaries): `free`.
 #[no_mangle]
 pub extern "C" fn cfree(p: *mut c_void) {

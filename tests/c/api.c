@@ -32,6 +32,8 @@
  *                     64 KiB: aligned, distinct, contents kept, and at most a few
  *                     hundred more lines in /proc/self/maps (a mapping per block would
  *                     run into the kernel's limit on mappings)
+ *  sized_free         C23's free_sized and free_aligned_sized (dlsym'd) give the block
+ *                     back (its usable size then 0), sizes 1 B..1 MiB
  *  libc_names         glibc's internal names (__libc_malloc, __libc_free, ...) and
  *                     cfree reach this allocator: blocks from malloc freed with
  *                     __libc_free and the other way round, each block ours
@@ -710,6 +712,25 @@ static void libc_names(void)
 	}
 }
 
+static void sized_free(void)
+{
+	/* C23's sized frees; glibc 2.36 has neither, so they are looked up (ours, preloaded) */
+	void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+	void (*fas)(void *, size_t, size_t) =
+		(void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+	CHECK(fs != NULL && fas != NULL, "free_sized or free_aligned_sized not found");
+	for (size_t n = 1; n <= ((size_t)1 << 20); n *= 5) {
+		char *a = malloc(n), *b = aligned_alloc(256, (n + 255) & ~(size_t)255);
+		CHECK(a && b, "a block of %zu bytes was NULL", n);
+		memset(a, 1, n);
+		fs(a, n);
+		CHECK(malloc_usable_size(a) == 0, "free_sized(%p, %zu) left the block live", (void *)a, n);
+		fas(b, 256, (n + 255) & ~(size_t)255);
+		CHECK(malloc_usable_size(b) == 0, "free_aligned_sized left the block of %zu bytes live", n);
+		fs(NULL, 0);
+	}
+}
+
 static int maps_lines(void)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -749,4 +770,4 @@ static void aligned_many(void)
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
        T(realloc_zero), T(realloc_content), T(realloc_boundary), T(realloc_doubling), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
-       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(libc_names))
+       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(libc_names), T(sized_free))
