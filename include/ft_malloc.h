@@ -36,8 +36,8 @@ extern "C" {
 /* realloc that frees ptr when it fails (BSD). */
 void   *reallocf(void *ptr, size_t size);
 
-/* C23's sized frees (older C libraries, glibc 2.36 among them, declare neither): free(ptr), ptr being
- * a block of size bytes (from aligned_alloc(alignment, size) for the second). */
+/* C23's sized frees (older C libraries, glibc 2.36 among them, declare neither): free(ptr),
+ * ptr being a block of size bytes (from aligned_alloc(alignment, size) for the second). */
 void    free_sized(void *ptr, size_t size);
 void    free_aligned_sized(void *ptr, size_t alignment, size_t size);
 
