@@ -7,6 +7,10 @@
  *                     before each realloc/free (catches overlap between threads)
  *  random_ops_large   the same with LARGE blocks only (32 KiB..1.2 MiB, 32 slots
  *                     a thread, 20k operations): the LARGE bins and cache
+ *  growing_vectors    4 threads x 16 vectors doubled by realloc up to 4 MiB, shrunk
+ *                     to a third or freed at random, 300k operations a thread, a
+ *                     pattern checked after every realloc: the LARGE cache's ranges
+ *                     taken by growing blocks (large::cache_take_growing)
  *  producer_consumer  2 pairs: blocks allocated in one thread, checked,
  *                     sometimes realloc'ed, and freed in another (locked queue)
  *  thread_waves       200 short threads in waves of 20 exit with live blocks;
@@ -158,6 +162,62 @@ static void random_ops_large(void)
 {
 	large_mode = 1;
 	random_ops();
+}
+
+#define GROW_VECTORS 16
+
+/* One thread's vectors: each doubled by realloc up to 4 MiB (then back to a random size of
+ * up to 70 KB), shrunk to a third or freed at random; a byte every 511 carries a pattern of
+ * the vector and the offset, checked after every realloc. */
+static void *grow_vectors(void *arg)
+{
+	uint64_t seed = (uintptr_t)arg * 7919 + 1;
+	unsigned char *v[GROW_VECTORS] = {0};
+	size_t n[GROW_VECTORS] = {0};
+	for (long it = 0; it < 300000; it++) {
+		int i = (int)(t_rand(&seed) % GROW_VECTORS);
+		uint64_t op = t_rand(&seed) % 10;
+		unsigned char tag = (unsigned char)((uintptr_t)arg * GROW_VECTORS + i);
+		if (op < 8 && (op < 6 || n[i] == 0)) {
+			size_t nn = n[i] ? n[i] * 2 : 16;
+			if (nn > ((size_t)4 << 20))
+				nn = 16 + t_rand(&seed) % 70000;
+			unsigned char *q = realloc(v[i], nn);
+			CHECK(q != NULL, "realloc(%zu) returned NULL", nn);
+			size_t keep = n[i] < nn ? n[i] : nn;
+			for (size_t k = 0; k < keep; k += 511)
+				CHECK(q[k] == (unsigned char)(tag + k / 511), "vector %d: byte %zu of %zu lost by realloc(%zu)",
+				      i, k, keep, nn);
+			for (size_t k = (keep + 510) / 511 * 511; k < nn; k += 511)
+				q[k] = (unsigned char)(tag + k / 511);
+			v[i] = q;
+			n[i] = nn;
+		} else if (op < 8) {
+			free(v[i]);
+			v[i] = NULL;
+			n[i] = 0;
+		} else if (n[i]) {
+			size_t nn = n[i] / 3 + 1;
+			unsigned char *q = realloc(v[i], nn);
+			CHECK(q != NULL, "realloc(%zu) returned NULL", nn);
+			for (size_t k = 0; k < nn; k += 511)
+				CHECK(q[k] == (unsigned char)(tag + k / 511), "vector %d: byte %zu lost shrinking to %zu", i, k, nn);
+			v[i] = q;
+			n[i] = nn;
+		}
+	}
+	for (int i = 0; i < GROW_VECTORS; i++)
+		free(v[i]);
+	return NULL;
+}
+
+static void growing_vectors(void)
+{
+	pthread_t t[4];
+	for (long i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, grow_vectors, (void *)i) == 0, "pthread_create failed");
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
 }
 
 /* ---------------------------------------------------------------- */
@@ -855,6 +915,6 @@ static void remote_batches(void)
 	      before / 1024, full / 1024, after / 1024);
 }
 
-T_MAIN(T(random_ops), T(random_ops_large), T(producer_consumer), T(thread_waves), T(thread_churn_leak),
-       T(show_concurrent), T(double_free_race), T(double_free_race_owner), T(heap_adoption),
-       T(large_front), T(remote_batches), T(cancel_in_report))
+T_MAIN(T(random_ops), T(random_ops_large), T(growing_vectors), T(producer_consumer), T(thread_waves),
+       T(thread_churn_leak), T(show_concurrent), T(double_free_race), T(double_free_race_owner),
+       T(heap_adoption), T(large_front), T(remote_batches), T(cancel_in_report))
