@@ -1038,25 +1038,19 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         } else {
             None
         };
-        let growing = if grow {
-            with_inner(|s| s.cache_take_growing(need))
-        } else {
-            None
-        };
-        if let Some((a, len, touched)) = growing {
-            addr = a;
-            need = len;
-            from_cache = true;
-            if !touched {
-                crate::heap::purge_for_large(len);
-            }
-        } else if let Some(a) = bin.and_then(|_| front_take(need)) {
-            addr = a;
-            from_cache = true;
-        } else if let Some(a) = bin.and_then(|b| with_inner(|s| s.bin_take(b))) {
-            addr = a;
-            from_cache = true;
-        } else if let Some((a, len, touched)) = with_inner(|s| s.cache_take(need)) {
+        // Freed memory, `(address, length, whether its pages may be in memory)`: for a block
+        // that grows, the longest cached range first; then the thread's front and the bin of
+        // the class (blocks that were in use), then the shortest cached range that fits.
+        let cached = grow
+            .then(|| with_inner(|s| s.cache_take_growing(need)))
+            .flatten()
+            .or_else(|| bin.and_then(|_| front_take(need)).map(|a| (a, need, true)))
+            .or_else(|| {
+                bin.and_then(|b| with_inner(|s| s.bin_take(b)))
+                    .map(|a| (a, need, true))
+            })
+            .or_else(|| with_inner(|s| s.cache_take(need)));
+        if let Some((a, len, touched)) = cached {
             addr = a;
             need = len;
             from_cache = true;
