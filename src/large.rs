@@ -595,9 +595,9 @@ impl LargeInner {
     fn take_near_misses(&mut self, need: usize) -> [(usize, usize); EVICT_MAX] {
         let mut taken = [(0, 0); EVICT_MAX];
         for slot in taken.iter_mut() {
-            let Some(k) = (0..self.cached).find(|&k| {
-                self.ranges()[k].2 & (TOUCHED | ROOM) == TOUCHED && self.ranges()[k].1 >= need / 2
-            }) else {
+            let Some(k) = (0..self.cached)
+                .find(|&k| self.ranges()[k].2 & TOUCHED != 0 && self.ranges()[k].1 >= need / 2)
+            else {
                 break;
             };
             let (a, len, _) = self.cache_remove(k);
@@ -971,12 +971,8 @@ fn take_extended(need: usize) -> Option<usize> {
             s.extend_skip -= 1;
             return None;
         }
-        // Not a block's room (`ROOM`: `cache_take` passed it over, however long it is).
         let k = (0..s.cached)
-            .filter(|&k| {
-                let (_, len, stamp) = s.ranges()[k];
-                stamp & (TOUCHED | ROOM) == TOUCHED && len >= need / 4 && len < need
-            })
+            .filter(|&k| s.ranges()[k].2 & TOUCHED != 0 && s.ranges()[k].1 >= need / 4)
             .max_by_key(|&k| s.ranges()[k].1)?;
         let (a, len, _) = s.cache_remove(k);
         Some((a, len))
