@@ -129,8 +129,51 @@ pub fn bin_of(need: usize) -> (usize, usize) {
 
 /// `take_extended` skips at most this many misses after failures in a row (a power of two).
 const EXTEND_SKIP_MAX: u32 = 64;
-/// At most this many unmaps are deferred to after the lock per operation.
-const EVICT_MAX: usize = 4;
+/// Ranges one cache operation takes out of the cache at most, for its caller to unmap after the
+/// lock (`Evictions`): no system call is made under `G.large.lock`. (Beyond four, `cache_put`
+/// used to unmap under the lock: two threads of mimalloc-bench's mstress, freeing their
+/// retained blocks at exit with the cache at its cap, made 1,357 `sched_yield` calls waiting
+/// for it; now none.)
+const EVICT_MAX: usize = 8;
+/// Cached ranges that a fresh mapping gives back at most (`take_near_misses`).
+const NEAR_MISSES_MAX: usize = 4;
+/// Blocks that one `cache_put` passes on at most from the bins to the ranges (beyond, the
+/// bins' oldest blocks are unmapped).
+const PASS_ON_MAX: usize = 4;
+
+/// The ranges a cache operation took out of the cache, for the caller to unmap once the lock
+/// is released (`unmap_all`). An operation keeps room for what it must still evict: when the
+/// list has no more, it leaves the cache over its bounds by what it did not evict (the next
+/// operation evicts it) or evicts the range it was given.
+struct Evictions {
+    list: [(usize, usize); EVICT_MAX],
+    n: usize,
+}
+
+impl Evictions {
+    const fn new() -> Self {
+        Evictions {
+            list: [(0, 0); EVICT_MAX],
+            n: 0,
+        }
+    }
+
+    /// Whether one more range fits with `keep` places still free after it.
+    fn has_room(&self, keep: usize) -> bool {
+        self.n + 1 + keep <= EVICT_MAX
+    }
+
+    /// Adds range `e` (the callers check `has_room` first; were the list full, `e` would be
+    /// unmapped at once rather than lost).
+    fn push(&mut self, e: (usize, usize)) {
+        if self.n < EVICT_MAX {
+            self.list[self.n] = e;
+            self.n += 1;
+        } else {
+            os::unmap(e.0 as *mut u8, e.1);
+        }
+    }
+}
 /// Set in a cache entry's stamp when its pages may be in memory (a freed block's range, as
 /// opposed to untouched room or a range already purged).
 const TOUCHED: u64 = 1 << 63;
@@ -592,8 +635,8 @@ impl LargeInner {
     /// 131 MiB instead of 101 in two runs of five (whether a fresh mapping could be joined to
     /// a cached range depends on where the kernel puts mappings), and took 0.07 s instead of
     /// 0.09-0.10 s.
-    fn take_near_misses(&mut self, need: usize) -> [(usize, usize); EVICT_MAX] {
-        let mut taken = [(0, 0); EVICT_MAX];
+    fn take_near_misses(&mut self, need: usize) -> [(usize, usize); NEAR_MISSES_MAX] {
+        let mut taken = [(0, 0); NEAR_MISSES_MAX];
         for slot in taken.iter_mut() {
             let Some(k) = (0..self.cached)
                 .find(|&k| self.ranges()[k].2 & TOUCHED != 0 && self.ranges()[k].1 >= need / 2)
@@ -661,23 +704,6 @@ impl LargeInner {
         self.remove_oldest(at)
     }
 
-    /// Gives back the range of block `b`, already out of the table: binned or cached, or, for
-    /// a guarded block, to unmap. Returns the mappings to unmap outside the lock.
-    fn release(&mut self, b: &LargeBlock, now: u64) -> [(usize, usize); EVICT_MAX + 1] {
-        let mut unmaps = [(0, 0); EVICT_MAX + 1];
-        if b.guarded() {
-            unmaps[0] = (b.base, b.len);
-        } else {
-            unmaps[1..].copy_from_slice(&self.cache_put(
-                (b.base, b.len),
-                now,
-                TOUCHED,
-                binnable(b),
-            ));
-        }
-        unmaps
-    }
-
     /// Takes the most recently freed block of bin `bin`.
     fn bin_take(&mut self, bin: usize) -> Option<usize> {
         self.bin_remove(bin, true)
@@ -700,8 +726,9 @@ impl LargeInner {
     /// `binned`, in the bin of its length when that is a class length, else as a range, joined
     /// with cached neighbours. A full bin, or bins over `BIN_BYTES`, pass their oldest blocks
     /// on as ranges. Makes room and drops entries older than `CACHE_EXPIRY_MS`. Returns the
-    /// mappings to unmap outside the lock (more than `EVICT_MAX` are unmapped at once, which
-    /// is rare).
+    /// mappings to unmap outside the lock: at most `EVICT_MAX`, `m` itself among them when no
+    /// more room could be made for it. So `CACHE_BYTES` always holds; the bins may stay over
+    /// their limit, and expired entries in the cache, until the next operations.
     fn cache_put(
         &mut self,
         m: (usize, usize),
@@ -709,16 +736,9 @@ impl LargeInner {
         flags: u64,
         binned: bool,
     ) -> [(usize, usize); EVICT_MAX] {
-        let mut evicted = [(0, 0); EVICT_MAX];
-        let mut n = 0;
-        let mut evict = |e: (usize, usize)| {
-            if n < EVICT_MAX {
-                evicted[n] = e;
-                n += 1;
-            } else {
-                os::unmap(e.0 as *mut u8, e.1);
-            }
-        };
+        let mut ev = Evictions::new();
+        // One place stays free for `m` itself, evicted when no room can be made for it.
+        let keep = usize::from(m.1 != 0);
         // Nothing expires before `expire_from` (the oldest stamp's expiry when last looked at;
         // entries cached since are younger): the scan of every range and bin waits till then.
         if now >= self.expire_from {
@@ -728,17 +748,22 @@ impl LargeInner {
                     self.expire_from = t + CACHE_EXPIRY_MS + 1;
                     break;
                 }
+                if !ev.has_room(keep) {
+                    // The rest at the next operation.
+                    self.expire_from = now;
+                    break;
+                }
                 if let Some((a, len, _)) = self.remove_oldest(at) {
-                    evict((a, len));
+                    ev.push((a, len));
                 }
             }
         }
         if m.1 == 0 {
-            return evicted;
+            return ev.list;
         }
         let Some(bin) = exact_bin(m.1).filter(|_| binned) else {
-            self.put_range(m, now, flags, &mut evict);
-            return evicted;
+            self.put_range(m, now, flags, &mut ev, 0);
+            return ev.list;
         };
         // Make room in the bins: their oldest blocks become ranges (a few per call; beyond,
         // after the limit fell, they are unmapped).
@@ -749,7 +774,9 @@ impl LargeInner {
             BIN_BYTES
         };
         let mut passed_on = 0;
-        while self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > bin_limit {
+        while (self.bins()[bin].count == BIN_CAP || self.binned_bytes + m.1 > bin_limit)
+            && ev.has_room(keep)
+        {
             let oldest = if self.bins()[bin].count == BIN_CAP {
                 Some(bin)
             } else {
@@ -760,33 +787,44 @@ impl LargeInner {
                 break;
             };
             let len = bin_len(b);
-            if passed_on < EVICT_MAX {
+            if passed_on < PASS_ON_MAX {
                 passed_on += 1;
-                self.put_range((a, len), now, TOUCHED, &mut evict);
+                self.put_range((a, len), now, TOUCHED, &mut ev, keep);
             } else {
-                evict((a, len));
+                ev.push((a, len));
             }
         }
+        if self.bins()[bin].count == BIN_CAP {
+            ev.push(m);
+            return ev.list;
+        }
         while self.cached_bytes + m.1 > CACHE_BYTES {
+            if !ev.has_room(keep) {
+                ev.push(m);
+                return ev.list;
+            }
             match self.pop_oldest() {
-                Some((a, len, _)) => evict((a, len)),
+                Some((a, len, _)) => ev.push((a, len)),
                 None => break,
             }
         }
         self.bins_mut()[bin].push(m.0, now);
         self.cached_bytes += m.1;
         self.binned_bytes += m.1;
-        evicted
+        ev.list
     }
 
     /// Caches free range `m` as a range (the general part of `cache_put`), with `flags`
-    /// (`TOUCHED`, `ROOM` or none).
+    /// (`TOUCHED`, `ROOM` or none). What it evicts goes to `ev`, with `keep` places left free
+    /// there for the caller (`ev` has at least `1 + keep` on entry): `m` itself is evicted
+    /// when no more room can be made for it.
     fn put_range(
         &mut self,
         m: (usize, usize),
         now: u64,
         flags: u64,
-        evict: &mut impl FnMut((usize, usize)),
+        ev: &mut Evictions,
+        keep: usize,
     ) {
         // Join cached neighbours, so that pieces split off one mapping become one range again.
         // The joined range keeps the oldest stamp: it expires when most of it has been idle,
@@ -804,20 +842,28 @@ impl LargeInner {
             stamp = stamp.min(t & !FLAGS);
         }
         if m.1 > CACHE_BYTES {
-            evict(m);
+            ev.push(m);
             return;
         }
         if self.cached == CACHE_SLOTS {
+            if !ev.has_room(1 + keep) {
+                ev.push(m);
+                return;
+            }
             // Out of slots: the smallest range goes (split-off pieces are the least useful).
             let k = (0..self.cached)
                 .min_by_key(|&k| self.ranges()[k].1)
                 .unwrap_or(0);
             let (a, len, _) = self.cache_remove(k);
-            evict((a, len));
+            ev.push((a, len));
         }
         while self.cached_bytes + m.1 > CACHE_BYTES {
+            if !ev.has_room(1 + keep) {
+                ev.push(m);
+                return;
+            }
             match self.pop_oldest() {
-                Some((a, len, _)) => evict((a, len)),
+                Some((a, len, _)) => ev.push((a, len)),
                 None => break,
             }
         }
@@ -915,7 +961,7 @@ pub unsafe fn front_flush_of(heap: *mut Heap) {
 /// Caches freed blocks of class lengths (their bins), unmapping what the cache evicts.
 fn cache_blocks(blocks: &[(usize, usize)], now: u64) {
     for &m in blocks {
-        unmap_all(with_inner(|s| s.cache_put(m, now, TOUCHED, true)));
+        cache_and_unmap(m, now, TOUCHED, true);
     }
 }
 
@@ -930,7 +976,33 @@ fn with_inner<R>(f: impl FnOnce(&mut LargeInner) -> R) -> R {
 /// Caches free range `m` with `flags` (`TOUCHED`: its pages may be in memory; `ROOM`: see
 /// there; `(0, 0)`: only expire old entries), unmapping what the cache evicts.
 fn cache_range(m: (usize, usize), flags: u64) {
-    unmap_all(with_inner(|s| s.cache_put(m, os::now_ms(), flags, false)));
+    cache_and_unmap(m, os::now_ms(), flags, false);
+}
+
+/// Caches freed range `m` (see `LargeInner::cache_put`; `(0, 0)`: only expire old entries)
+/// and unmaps, after the lock, what the cache gives up. An operation that returned all the
+/// ranges it may can have left expired ones: operations that only expire follow until one
+/// returns fewer, each taking the lock anew, so that other threads get it in between.
+fn cache_and_unmap(m: (usize, usize), now: u64, flags: u64, binned: bool) {
+    let mut evicted = with_inner(|s| s.cache_put(m, now, flags, binned));
+    loop {
+        let full = evicted[EVICT_MAX - 1].1 != 0;
+        unmap_all(evicted);
+        if !full {
+            break;
+        }
+        evicted = with_inner(|s| s.cache_put((0, 0), now, 0, false));
+    }
+}
+
+/// Gives back the range of block `b`, already out of the table: binned or cached (unmapping
+/// what the cache evicts), or unmapped for a guarded block.
+fn release_range(b: &LargeBlock, now: u64) {
+    if b.guarded() {
+        os::unmap(b.base as *mut u8, b.len);
+    } else {
+        cache_and_unmap((b.base, b.len), now, TOUCHED, binnable(b));
+    }
 }
 
 /// Unmaps the cached ranges, and the blocks of the calling thread's front, older than
@@ -1219,13 +1291,13 @@ pub fn free(addr: usize) -> bool {
     };
     let now = os::now_ms();
     if !(binnable(&b) && front_put(b.base, b.len, now)) {
-        unmap_all(with_inner(|s| s.release(&b, now)));
+        release_range(&b, now);
     }
     os::set_errno(saved);
     true
 }
 
-/// Unmaps ranges taken out of the cache under the lock (`LargeInner::release`, `cache_put`,
+/// Unmaps ranges taken out of the cache under the lock (`cache_put`,
 /// `take_near_misses`); empty entries, `(0, 0)`, are skipped by `os::unmap`.
 fn unmap_all<const N: usize>(unmaps: [(usize, usize); N]) {
     for (a, len) in unmaps {
@@ -1296,7 +1368,7 @@ pub unsafe fn move_out(addr: usize, dst: *mut u8, n: usize) -> bool {
 pub fn release_taken(b: LargeBlock) {
     let saved = os::get_errno();
     let now = os::now_ms();
-    unmap_all(with_inner(|s| s.release(&b, now)));
+    release_range(&b, now);
     os::set_errno(saved);
 }
 
@@ -1451,6 +1523,9 @@ pub fn with_block<R>(addr: usize, f: impl FnOnce(&LargeBlock) -> R) -> Option<R>
 mod tests {
     use super::*;
 
+    /// Held by the tests that measure the shared cache, which would see each other's blocks.
+    static CACHE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn length_classes_round_up_by_at_most_a_quarter() {
         let mut prev = 0;
@@ -1474,10 +1549,42 @@ mod tests {
         assert_eq!(exact_bin(10 * PAGE_SIZE + 1), None);
     }
 
+    /// A free that the cache would make room for by evicting more ranges than one operation
+    /// may return: the rest is left to later operations, or the freed range itself goes. The
+    /// cache stays within `CACHE_BYTES`, and nothing is unmapped under its lock (`os::unmap`
+    /// checks that in debug builds: the old code, which unmapped the ranges beyond four under
+    /// the lock, fails here).
+    #[test]
+    fn evictions_are_unmapped_after_the_lock_and_the_cache_stays_bounded() {
+        let _serial = CACHE_TESTS.lock();
+        const N: usize = 160;
+        // Ranges, not binned blocks; every other one stays live so that none joins another.
+        let len = BIN_MAX + 2 * PAGE_SIZE;
+        let blocks: std::vec::Vec<usize> =
+            (0..2 * N).map(|_| alloc(len, 0, false) as usize).collect();
+        assert!(blocks.iter().all(|&b| b != 0));
+        for &b in blocks.iter().step_by(2) {
+            assert!(free(b));
+        }
+        let cached = || with_inner(|s| s.cached_bytes);
+        assert!(cached() <= CACHE_BYTES);
+        // Room for this one means evicting some 40 ranges of 1 MiB.
+        let big = alloc(CACHE_BYTES / 3, 0, false) as usize;
+        assert!(big != 0);
+        assert!(free(big));
+        assert!(cached() <= CACHE_BYTES);
+        for &b in blocks.iter().skip(1).step_by(2) {
+            assert!(free(b));
+            assert!(cached() <= CACHE_BYTES);
+        }
+        let _ = release_cached();
+    }
+
     /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
     /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
     #[test]
     fn idle_cached_blocks_expire_on_the_next_free() {
+        let _serial = CACHE_TESTS.lock();
         let blocks: [usize; 8] =
             core::array::from_fn(|i| alloc(40_000 + i * 70_000, 0, false) as usize);
         for &b in &blocks {

@@ -89,6 +89,9 @@ pub fn unmap(p: *mut u8, len: usize) {
     if len == 0 {
         return;
     }
+    // A system call under the LARGE cache's lock, which every LARGE miss takes, holds up all
+    // the threads that need it (see `large::Evictions`).
+    debug_assert!(!crate::state::G.large.lock.held_by_me());
     // SAFETY: the callers pass ranges this library mapped and no longer hands out; munmap of an
     // owned range has no other effect.
     unsafe {
