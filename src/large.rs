@@ -143,8 +143,8 @@ const PASS_ON_MAX: usize = 4;
 
 /// The ranges a cache operation took out of the cache, for the caller to unmap once the lock
 /// is released (`unmap_all`). An operation keeps room for what it must still evict: when the
-/// list has no more, it leaves the cache over its bounds by what it did not evict (the next
-/// operation evicts it) or evicts the range it was given.
+/// list has no more, it evicts the range it was given rather than go over `CACHE_BYTES`, and
+/// leaves the bins over their limit, or expired entries cached, to the next operations.
 struct Evictions {
     list: [(usize, usize); EVICT_MAX],
     n: usize,
