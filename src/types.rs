@@ -428,16 +428,16 @@ impl RemoteOut {
 }
 
 /// Blocks a heap's `LargeFront` holds at most.
-pub const LARGE_FRONT_SLOTS: usize = 16;
+pub const LARGE_FRONT_SLOTS: usize = 64;
 
 /// Freed LARGE blocks of class lengths (up to `large::BIN_MAX`) that a thread keeps for its own
 /// next LARGE requests (`large::front_take`, `large::front_put`): taken and given back without
 /// the lock of the shared cache, so threads that allocate and free such blocks at once do not
 /// wait for each other. Like the shared cache's blocks, they are out of the table of live
-/// blocks (`free` of one is refused). At most `LARGE_FRONT_SLOTS` blocks and
-/// `large::FRONT_BYTES` bytes (the oldest go on to the shared cache to make room); a block idle
-/// for `large::CACHE_EXPIRY_MS` is unmapped; the whole front goes on to the shared cache when
-/// the heap goes to the pool or is tidied.
+/// blocks (`free` of one is refused). At most `LARGE_FRONT_SLOTS` blocks and `limit` bytes
+/// (the oldest go on to the shared cache to make room); a block idle for
+/// `large::CACHE_EXPIRY_MS` is unmapped; the whole front goes on to the shared cache when the
+/// heap goes to the pool or is tidied.
 #[repr(C)]
 pub struct LargeFront {
     /// `(address, length, when freed)` of each block, oldest first; `count` of them in use.
@@ -445,6 +445,12 @@ pub struct LargeFront {
     pub count: usize,
     /// Bytes of the blocks.
     pub bytes: usize,
+    /// Bytes the front may hold: `large::FRONT_MIN` (0 stands for it) to `large::FRONT_MAX`.
+    /// It doubles each time the thread has taken `large::FRONT_GROW_HITS` blocks out of the
+    /// shared bins (what its front could have kept), and halves when blocks expire.
+    pub limit: usize,
+    /// Blocks the thread took out of the shared bins since `limit` last changed.
+    pub shared_hits: u32,
 }
 
 impl LargeFront {
@@ -452,6 +458,8 @@ impl LargeFront {
         blocks: [(0, 0, 0); LARGE_FRONT_SLOTS],
         count: 0,
         bytes: 0,
+        limit: 0,
+        shared_hits: 0,
     };
 
     /// Removes and returns block `i` (below `count`).
