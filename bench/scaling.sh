@@ -19,6 +19,9 @@
 #                     them with $CC into bench/build/scaling)
 #   TIME_BIN          GNU time, for peak RSS (default /usr/bin/time; without it, no RSS)
 #   FT_GIT            the commit named in the report (default: git rev-parse --short HEAD)
+#   SCALING_TSV       runs nothing: writes the report from this results file of an earlier
+#                     run (bench/build/scaling/results.tsv; one cut short keeps the rounds it
+#                     finished, and the report counts the rounds it holds)
 #
 # larson T: T chains of threads, each thread 50,000 random replacements of
 # blocks of 16..1024 B in its chain's 2,000 slots, 100 threads per chain in
@@ -40,17 +43,18 @@ OUT_MD=${SCALING_OUT:-$ROOT/bench/results-scaling.md}
 TIME_BIN=${TIME_BIN:-/usr/bin/time}
 WORK=$ROOT/bench/build/scaling
 mkdir -p "$WORK" || exit 1
-RES=$WORK/results.tsv
-: >"$RES"
+RES=${SCALING_TSV:-$WORK/results.tsv}
+[ -n "${SCALING_TSV:-}" ] || : >"$RES"
 
 note() { echo "note: $*" >&2; }
 . "$ROOT/bench/allocators.sh"
 find_allocators
+ALLOCS+=(ft_malloc); PRE[ft_malloc]=$WORK/libft_malloc.so
+
+if [ -z "${SCALING_TSV:-}" ]; then
 FT=${FT_MALLOC_SO:-$ROOT/libft_malloc.so}
 [ -e "$FT" ] || { echo "error: $FT not found; run make first" >&2; exit 1; }
 cp -L "$FT" "$WORK/libft_malloc.so" || exit 1
-ALLOCS+=(ft_malloc); PRE[ft_malloc]=$WORK/libft_malloc.so
-
 BIN=${BENCH_BIN:-}
 if [ -z "$BIN" ]; then
     BIN=$WORK
@@ -84,6 +88,14 @@ run() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$t" "$a" "$r" "$st" "$thr" "$rss" >>"$RES"
 }
 
+# The machine and the library, beside the results, for a report written later (SCALING_TSV).
+{
+    echo "DATE='$(date -u '+%Y-%m-%d %H:%M UTC')'"
+    echo "NPROC='$(nproc)'"
+    echo "CPU='$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null | tr -d "'")'"
+    echo "KERNEL='$(uname -r)'"
+    echo "FT_GIT='${FT_GIT:-$(git rev-parse --short HEAD 2>/dev/null)}'"
+} >"$RES.info"
 echo "== thread scaling: threads $THREADS, $ROUNDS round(s), allocators ${ALLOCS[*]} ($(nproc) CPUs)"
 T0=$(date +%s)
 for r in $(seq 1 "$ROUNDS"); do
@@ -95,13 +107,19 @@ for r in $(seq 1 "$ROUNDS"); do
     done
     echo "  round $r done ($(( $(date +%s) - T0 )) s)"
 done
+else
+    [ -s "$RES" ] || { echo "error: $RES is empty or missing" >&2; exit 1; }
+    ROUNDS=$(awk -F'\t' '$4 > n { n = $4 } END { print n + 0 }' "$RES")
+    T0=$(date +%s)
+fi
 
 # ---------------------------------------------------------------- report
-CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+# shellcheck disable=SC1090,SC1091
+. "$RES.info" 2>/dev/null || { echo "error: $RES.info missing" >&2; exit 1; }
 {
     echo "## Thread scaling (\`bench/scaling.sh\`)"
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), ft_malloc ${FT_GIT:-$(git rev-parse --short HEAD 2>/dev/null)}, $(nproc) CPUs (${CPU:-unknown CPU}), kernel $(uname -r)," \
+    echo "$DATE, ft_malloc $FT_GIT, $NPROC CPUs (${CPU:-unknown CPU}), kernel $KERNEL," \
         "$ROUNDS rounds interleaved, medians. Throughput in millions per second (higher is better);" \
         "peak RSS in MiB. larson: threads replacing random blocks of 16..1024 B, each thread" \
         "handing its slots to a new thread; prodcons: T/2 producer threads, each with its own" \

@@ -1,7 +1,7 @@
 //! Start-up and process events: the one-time global initialisation (also run lazily by the
 //! first `malloc`, which can come before our constructor), thread exit, and `fork`.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::heap;
 use crate::state::{DEAD_HEAP, G, INIT_DONE, INIT_NONE, INIT_RUNNING, UNINIT_HEAP};
@@ -78,10 +78,9 @@ fn locks() -> [&'static SpinLock; LOCKS] {
     })
 }
 
-/// Bit i set when fork_prepare took lock i (it skips locks this thread already holds: a fork
+/// Entry i set when fork_prepare took lock i (it skips locks this thread already holds: a fork
 /// from a signal handler that interrupted us).
-static FORK_TAKEN: AtomicU32 = AtomicU32::new(0);
-const _: () = assert!(LOCKS <= 32);
+static FORK_TAKEN: [AtomicBool; LOCKS] = [const { AtomicBool::new(false) }; LOCKS];
 
 /// Forks begun (prepared) and not ended (parent handler) inside a fork of this process: a
 /// signal handler that forks while its thread is itself between fork_prepare and fork_parent.
@@ -118,18 +117,20 @@ extern "C" fn fork_prepare() {
         _IO_list_lock();
         IO_LIST_HELD.fetch_add(1, Ordering::Relaxed);
     }
-    let mut taken = 0u32;
+    let mut taken = [false; LOCKS];
     for (i, l) in locks().iter().enumerate() {
         if !l.held_by_me() {
             l.lock();
-            taken |= 1 << i;
+            taken[i] = true;
         }
     }
-    if taken == 0 {
+    if !taken.contains(&true) {
         // Only a fork inside fork_prepare..fork_parent finds every lock held by its own thread.
         FORK_NESTED.fetch_add(1, Ordering::Relaxed);
     } else {
-        FORK_TAKEN.store(taken, Ordering::Relaxed);
+        for (flag, t) in FORK_TAKEN.iter().zip(taken) {
+            flag.store(t, Ordering::Relaxed);
+        }
     }
 }
 
@@ -138,9 +139,12 @@ extern "C" fn fork_parent() {
     if nested != 0 {
         FORK_NESTED.store(nested - 1, Ordering::Relaxed);
     } else {
-        let taken = FORK_TAKEN.load(Ordering::Relaxed);
-        for (i, l) in locks().iter().enumerate() {
-            if taken & (1 << i) != 0 {
+        // Read every flag before releasing any lock: a signal handler that forks once some
+        // are released takes them and sets the flags for its own fork, and the locks this
+        // loop has yet to release would stay held.
+        let taken: [bool; LOCKS] = core::array::from_fn(|i| FORK_TAKEN[i].load(Ordering::Relaxed));
+        for (l, taken) in locks().iter().zip(taken) {
+            if taken {
                 l.unlock();
             }
         }
