@@ -1618,6 +1618,63 @@ mod tests {
 
     /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
     /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
+    /// A thread whose LARGE requests keep finding their blocks in the shared bins grows its
+    /// front (doubling, up to `FRONT_MAX`), so that its next rounds are served without the
+    /// shared cache's lock; blocks that expire halve it again.
+    #[test]
+    fn a_front_grows_while_its_thread_reuses_shared_blocks_and_shrinks_when_they_expire() {
+        let _serial = CACHE_TESTS.lock();
+        std::thread::spawn(|| {
+            // A heap of this thread's own, and with it a front.
+            let p = crate::alloc::malloc(16);
+            assert!(!p.is_null());
+            let limit = || own_front().map(|f| f.limit.max(FRONT_MIN)).unwrap();
+            assert_eq!(limit(), FRONT_MIN);
+            const N: usize = 40;
+            let len = bin_of(256 << 10).1;
+            let round = || {
+                let blocks: [usize; N] = core::array::from_fn(|_| alloc(len, 0, false) as usize);
+                for &b in &blocks {
+                    assert!(b != 0);
+                    // SAFETY: the block is ours, `len` bytes long.
+                    unsafe { ptr::write_bytes(b as *mut u8, 0xA5, len) };
+                }
+                for &b in &blocks {
+                    assert!(free(b));
+                }
+            };
+            // The first round maps its blocks; the front keeps 1 MiB of them, the rest go to
+            // the shared bins, where the next rounds find them.
+            let mut seen = [0; 10];
+            for s in seen.iter_mut() {
+                round();
+                *s = limit();
+            }
+            assert!(
+                seen.windows(2).all(|w| w[1] >= w[0]) && seen[9] == FRONT_MAX,
+                "limits {seen:?}"
+            );
+            // Held in the front now: up to FRONT_MAX, not beyond.
+            let f = own_front().unwrap();
+            assert!(
+                f.bytes <= FRONT_MAX && f.bytes + len > FRONT_MAX,
+                "{}",
+                f.bytes
+            );
+            // Idle past the expiry, the front's blocks go and its limit halves.
+            // SAFETY: a plain libc call.
+            unsafe { libc::usleep(((CACHE_EXPIRY_MS + 50) * 1000) as u32) };
+            let q = alloc(100_000, 0, false) as usize;
+            assert!(free(q));
+            assert_eq!(limit(), FRONT_MAX / 2);
+            assert!(own_front().unwrap().count <= 1);
+            // SAFETY: p came from malloc above.
+            unsafe { crate::alloc::free(p) };
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn idle_cached_blocks_expire_on_the_next_free() {
         let _serial = CACHE_TESTS.lock();
