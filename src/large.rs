@@ -976,7 +976,8 @@ fn front_flush() {
 }
 
 /// Passes every block of `heap`'s front on to the shared cache (the heap goes to the pool, or
-/// memory is wanted back).
+/// memory is wanted back), and takes its limit back to `FRONT_MIN`: the thread that has the
+/// heap next earns a larger front again by its own requests.
 ///
 /// # Safety
 /// `heap` is owned by the caller (its thread's, or out of the pool).
@@ -990,6 +991,8 @@ pub unsafe fn front_flush_of(heap: *mut Heap) {
     }
     f.count = 0;
     f.bytes = 0;
+    f.limit = 0;
+    f.shared_hits = 0;
     cache_blocks(&out[..n], os::now_ms());
 }
 
@@ -1668,6 +1671,12 @@ mod tests {
             assert!(free(q));
             assert_eq!(limit(), FRONT_MAX / 2);
             assert!(own_front().unwrap().count <= 1);
+            // Memory wanted back (malloc_trim, a refused mapping): the front is emptied and its
+            // limit starts again from FRONT_MIN.
+            round();
+            let _ = release_cached();
+            let f = own_front().unwrap();
+            assert_eq!((f.count, f.bytes, limit()), (0, 0, FRONT_MIN));
             // SAFETY: p came from malloc above.
             unsafe { crate::alloc::free(p) };
         })
