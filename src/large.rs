@@ -883,14 +883,16 @@ impl LargeInner {
     }
 }
 
-/// Bytes of freed blocks a heap's front holds at first, and at most (they are held besides
-/// the shared cache, and only their thread uses them: a fixed 2 MiB made a four-thread Python
-/// program 5 MiB larger than 1 MiB did). A thread that keeps finding the blocks it needs in the
-/// shared bins, where its front passed them on or other threads freed them, grows its front,
-/// up to `FRONT_MAX`: 16 threads replacing random buffers of 16 B..256 KiB (bench/scaling.sh's
-/// medium), with 1 MiB fronts, took the shared cache's lock about once per operation, and all
-/// together made 1.7 M operations a second, no more than 2 threads did (mimalloc: 12 M).
+/// Bytes of freed blocks a heap's front holds at first (they are held besides the shared
+/// cache, and only their thread uses them: a fixed 2 MiB made a four-thread Python program
+/// 5 MiB larger than 1 MiB did).
 const FRONT_MIN: usize = 1 << 20;
+/// Bytes a front holds at most. A thread that keeps finding the blocks it needs in the shared
+/// bins, where its front passed them on or other threads freed them, grows its front up to
+/// this: 16 threads replacing random buffers of 16 B..256 KiB (bench/scaling.sh's medium), with
+/// 1 MiB fronts, took the shared cache's lock about once per operation, and all together made
+/// 1.7 M operations a second, no more than 2 threads did (mimalloc: 12 M); with fronts of up to
+/// 8 MiB, 5.5 M (4 MiB: 4.2 M).
 const FRONT_MAX: usize = 8 << 20;
 /// Blocks taken out of the shared bins after which a front's limit doubles.
 const FRONT_GROW_HITS: u32 = 16;
@@ -1619,8 +1621,6 @@ mod tests {
         let _ = release_cached();
     }
 
-    /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
-    /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
     /// A thread whose LARGE requests keep finding their blocks in the shared bins grows its
     /// front (doubling, up to `FRONT_MAX`), so that its next rounds are served without the
     /// shared cache's lock; blocks that expire halve it again.
@@ -1684,6 +1684,8 @@ mod tests {
         .unwrap();
     }
 
+    /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
+    /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
     #[test]
     fn idle_cached_blocks_expire_on_the_next_free() {
         let _serial = CACHE_TESTS.lock();
