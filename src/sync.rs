@@ -21,6 +21,11 @@ impl SpinLock {
 
     /// Takes the lock, spinning then yielding while another thread holds it.
     pub fn lock(&self) {
+        let _ = self.lock_waited();
+    }
+
+    /// `lock`, telling whether another thread held the lock first (the caller waited for it).
+    pub fn lock_waited(&self) -> bool {
         let me = tls::thread_id();
         let mut spins = 0u32;
         loop {
@@ -30,7 +35,7 @@ impl SpinLock {
                     .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
-                return;
+                return spins != 0;
             }
             spins += 1;
             if spins < 64 {
@@ -60,5 +65,33 @@ impl SpinLock {
 impl Default for SpinLock {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    #[test]
+    fn lock_waited_tells_whether_another_thread_held_the_lock() {
+        let lock = Arc::new(SpinLock::new());
+        assert!(!lock.lock_waited());
+        lock.unlock();
+        let held = Arc::new(AtomicBool::new(false));
+        let (l, h) = (lock.clone(), held.clone());
+        let holder = std::thread::spawn(move || {
+            l.lock();
+            h.store(true, Ordering::Release);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            l.unlock();
+        });
+        while !held.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        assert!(lock.lock_waited());
+        lock.unlock();
+        holder.join().unwrap();
     }
 }

@@ -447,10 +447,12 @@ pub struct LargeFront {
     pub bytes: usize,
     /// Bytes the front may hold: `large::FRONT_MIN` (0 stands for it) to `large::FRONT_MAX`.
     /// It doubles each time the thread has taken `large::FRONT_GROW_HITS` blocks out of the
-    /// shared bins (what its front could have kept), halves when blocks expire, and is back at
+    /// shared bins (what its front could have kept) waiting for their lock, which other threads
+    /// held; it halves when blocks expire, and is back at
     /// `large::FRONT_MIN` when the front is flushed (memory wanted back, heap pooled).
     pub limit: usize,
-    /// Blocks the thread took out of the shared bins since `limit` last changed.
+    /// Blocks the thread took out of the shared bins, waiting for their lock, since `limit`
+    /// last changed.
     pub shared_hits: u32,
 }
 
