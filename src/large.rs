@@ -45,8 +45,8 @@ use crate::registry::REGISTRY;
 use crate::state::{Guarded, G};
 use crate::sync::SpinLock;
 use crate::types::{Heap, LargeFront, LARGE_FRONT_SLOTS, PAGE_SIZE, SMALL_MAX};
-use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// One live LARGE block.
 #[derive(Clone, Copy)]
@@ -276,6 +276,13 @@ pub struct LargeInner {
     /// No cached entry expires before this time (`os::now_ms`): see `cache_put`.
     expire_from: u64,
 }
+
+/// `LargeInner::expire_from`, read without the lock: a free into a thread's front that finds
+/// it past runs the shared cache's expiry (`front_put`). (Without it, a thread that took its
+/// block from the shared bins and freed it into its front expired nothing there: eight threads
+/// that freed 100 MiB of buffers and went idle kept them however long the main thread went on
+/// allocating and freeing a buffer now and then.)
+static EXPIRE_DUE: AtomicU64 = AtomicU64::new(0);
 
 /// Freed blocks of the length classes up to `BIN_MAX`, by class (a static of its own: `Globals`
 /// fits one page). Guarded by `G.large.lock`, like `LargeInner`, through which alone it is
@@ -766,6 +773,7 @@ impl LargeInner {
                     ev.push((a, len));
                 }
             }
+            EXPIRE_DUE.store(self.expire_from, Relaxed);
         }
         if m.1 == 0 {
             return ev.list;
@@ -926,7 +934,7 @@ fn front_put(addr: usize, len: usize, now: u64) -> bool {
     let Some(f) = own_front() else {
         return false;
     };
-    if front_expire(f, now) {
+    if front_expire(f, now) || now >= EXPIRE_DUE.load(Relaxed) {
         // The shared cache's blocks of that age go too.
         cache_range((0, 0), 0);
     }
@@ -1709,6 +1717,37 @@ mod tests {
             let _ = release_cached();
             let f = own_front().unwrap();
             assert_eq!((f.count, f.bytes, limit()), (0, 0, FRONT_MIN));
+            // SAFETY: p came from malloc above.
+            unsafe { crate::alloc::free(p) };
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A free into a thread's front also expires the shared cache when its entries are due: a
+    /// thread that takes its blocks from the shared bins and frees them into its front does not
+    /// leave the others cached for ever.
+    #[test]
+    fn a_free_into_a_front_expires_the_shared_cache() {
+        let _serial = CACHE_TESTS.lock();
+        let len = bin_of(64 << 10).1;
+        // Freed by this thread, which has no heap of its own: into the shared bins.
+        let blocks: [usize; 8] = core::array::from_fn(|_| alloc(len, 0, false) as usize);
+        for &b in &blocks {
+            assert!(free(b));
+        }
+        assert!(with_inner(|s| s.cached_bytes) >= 8 * len);
+        // SAFETY: a plain libc call.
+        unsafe { libc::usleep(((CACHE_EXPIRY_MS + 50) * 1000) as u32) };
+        std::thread::spawn(move || {
+            let p = crate::alloc::malloc(16);
+            assert!(!p.is_null());
+            // Taken from the shared bins, freed into this thread's front.
+            let b = alloc(len, 0, false) as usize;
+            assert!(free(b));
+            assert_eq!(own_front().unwrap().count, 1);
+            let left = with_inner(|s| s.cached_bytes);
+            assert!(left < len, "{left} bytes still cached");
             // SAFETY: p came from malloc above.
             unsafe { crate::alloc::free(p) };
         })
