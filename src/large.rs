@@ -1588,6 +1588,19 @@ mod tests {
     /// Held by the tests that measure the shared cache, which would see each other's blocks.
     static CACHE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    /// Runs `f` on a thread of its own that has a heap of ft_malloc's, and with it a front.
+    fn on_a_thread_with_a_front(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(|| {
+            let p = crate::alloc::malloc(16);
+            assert!(!p.is_null() && own_front().is_some());
+            f();
+            // SAFETY: p came from malloc above.
+            unsafe { crate::alloc::free(p) };
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn length_classes_round_up_by_at_most_a_quarter() {
         let mut prev = 0;
@@ -1650,10 +1663,7 @@ mod tests {
     #[test]
     fn a_front_grows_while_its_thread_waits_for_shared_blocks_and_shrinks_when_they_expire() {
         let _serial = CACHE_TESTS.lock();
-        std::thread::spawn(|| {
-            // A heap of this thread's own, and with it a front.
-            let p = crate::alloc::malloc(16);
-            assert!(!p.is_null());
+        on_a_thread_with_a_front(|| {
             let limit = || own_front().map(|f| f.limit.max(FRONT_MIN)).unwrap();
             assert_eq!(limit(), FRONT_MIN);
             const N: usize = 40;
@@ -1717,11 +1727,7 @@ mod tests {
             let _ = release_cached();
             let f = own_front().unwrap();
             assert_eq!((f.count, f.bytes, limit()), (0, 0, FRONT_MIN));
-            // SAFETY: p came from malloc above.
-            unsafe { crate::alloc::free(p) };
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     /// A free into a thread's front also expires the shared cache when its entries are due: a
@@ -1745,9 +1751,7 @@ mod tests {
         assert!(with_inner(|s| s.cached_bytes) >= 8 * len);
         // SAFETY: a plain libc call.
         unsafe { libc::usleep(((CACHE_EXPIRY_MS + 50) * 1000) as u32) };
-        std::thread::spawn(move || {
-            let p = crate::alloc::malloc(16);
-            assert!(!p.is_null());
+        on_a_thread_with_a_front(move || {
             // Taken from the shared bins, freed into this thread's front.
             let b = alloc(len, 0, false) as usize;
             assert!(free(b));
@@ -1759,11 +1763,7 @@ mod tests {
                 oldest.is_none_or(|t| t + CACHE_EXPIRY_MS >= now),
                 "cached since {oldest:?}, now {now}"
             );
-            // SAFETY: p came from malloc above.
-            unsafe { crate::alloc::free(p) };
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
