@@ -892,8 +892,8 @@ impl LargeInner {
 }
 
 /// Bytes of freed blocks a heap's front holds at first (they are held besides the shared
-/// cache, and only their thread uses them: a fixed 2 MiB made a four-thread Python program
-/// 5 MiB larger than 1 MiB did).
+/// cache, and only their thread uses them: fronts of a fixed 2 MiB made a four-thread Python
+/// program 5 MiB larger, of 1 MiB 2 MiB larger).
 const FRONT_MIN: usize = 1 << 20;
 /// Bytes a front holds at most. A thread that keeps finding the blocks it needs in the shared
 /// bins (where its front passed them on, or other threads freed them), and waiting for their
