@@ -445,7 +445,8 @@ pub struct LargeFront {
     pub count: usize,
     /// Bytes of the blocks.
     pub bytes: usize,
-    /// Bytes the front may hold: `large::FRONT_MIN` (0 stands for it) to `large::FRONT_MAX`.
+    /// Bytes the front may hold: `large::FRONT_MIN` (0 stands for it: heaps carved from a
+    /// fresh mapping start zeroed, not from `EMPTY`) to `large::FRONT_MAX`.
     /// It doubles each time the thread has taken `large::FRONT_GROW_HITS` blocks out of the
     /// shared bins (what its front could have kept) waiting for their lock, which other threads
     /// held; it halves when blocks expire, and is back at
