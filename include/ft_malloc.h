@@ -25,8 +25,8 @@ extern "C" {
  * <stdlib.h>; memalign pvalloc malloc_usable_size from <malloc.h>. libft_malloc.so exports all
  * of them. (memalign rounds an alignment up to a power of two; valloc aligns to a page;
  * pvalloc also rounds the size up to whole pages; malloc_usable_size returns 0 for NULL or a
- * pointer that is not a live block of ours.) malloc_trim, malloc_stats, mallinfo and mallinfo2
- * (<malloc.h>) are ours too: malloc_trim gives back at once the calling thread's free pages,
+ * pointer that is not a live block of ours.) malloc_trim, malloc_stats, mallinfo, mallinfo2
+ * and malloc_info (<malloc.h>) are ours too: malloc_trim gives back at once the calling thread's free pages,
  * its empty segments and the cache of freed LARGE mappings (other threads give theirs back
  * after the purge delay), and returns 1 if it gave back anything. glibc's internal names
  * (__libc_malloc, __libc_free, __libc_calloc, __libc_realloc, __libc_memalign, __libc_valloc,

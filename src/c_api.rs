@@ -150,6 +150,42 @@ pub extern "C" fn mallinfo2() -> crate::stats::MallInfo2 {
     crate::stats::mallinfo2()
 }
 
+/// glibc's `malloc_info()`: the heap as XML on `stream` (see `stats::malloc_info`). Returns 0,
+/// or -1 with errno EINVAL when `options` is not 0 (as glibc) or `stream` is null, or -1 when
+/// writing failed.
+///
+/// # Safety
+/// `stream` is null or an open `FILE`.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_info(options: i32, stream: *mut libc::FILE) -> i32 {
+    if options != 0 || stream.is_null() {
+        os::set_errno(libc::EINVAL);
+        return -1;
+    }
+    let mut out = StreamSink { stream, ok: true };
+    crate::stats::malloc_info(&mut out);
+    if out.ok {
+        0
+    } else {
+        -1
+    }
+}
+
+/// A `Sink` over a C `FILE` (stdio, which may allocate: through this allocator, outside of
+/// any lock, as any program's stdio does).
+struct StreamSink {
+    stream: *mut libc::FILE,
+    ok: bool,
+}
+
+impl crate::show::Sink for StreamSink {
+    fn bytes(&mut self, s: &[u8]) {
+        // SAFETY: `stream` is an open FILE (malloc_info's contract); `s` is valid for reading.
+        let written = unsafe { libc::fwrite(s.as_ptr().cast(), 1, s.len(), self.stream) };
+        self.ok &= written == s.len();
+    }
+}
+
 /// glibc's older `mallinfo()`: `mallinfo2()` with every field cut to an `int`.
 #[no_mangle]
 pub extern "C" fn mallinfo() -> crate::stats::MallInfo {

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use crate::large;
 use crate::os::OS_STATS;
 use crate::show::{self, Out, Sink, ZoneView};
-use crate::size_class::GEOMETRY;
+use crate::size_class::{class_size, CLASS_COUNT, GEOMETRY};
 use crate::types::{SLICE_SIZE, TINY_MAX};
 
 /// Call counters, kept while a debug mode is on (the plain fast paths count nothing).
@@ -143,6 +143,87 @@ fn collect_with_large_bytes() -> (Stats, usize, usize) {
     s.live_usable += large_usable;
     s.zone_bytes += large_bytes;
     (s, large_bytes, large_usable)
+}
+
+/// glibc's `malloc_info()`: the heap as XML on `out`, in glibc's layout (one heap, `nr="0"`).
+/// glibc lists its free chunks by size: here each size class with free blocks in its zones is a
+/// `<size>` line (the class's sizes, how many blocks are free, their bytes), those blocks are
+/// the `rest` total, the LARGE blocks (a mapping each) the `mmap` total, and the bytes mapped
+/// from the system now and at most are the `system` and `aspace` sizes.
+pub fn malloc_info(out: &mut impl Sink) {
+    let mut free = [0usize; CLASS_COUNT];
+    show::walk_zones(|z| {
+        if let ZoneView::Small { seg, first, class } = z {
+            let mut live = 0;
+            show::for_each_block(seg, first, class, |_, _| live += 1);
+            free[class] += GEOMETRY[class].nblocks.saturating_sub(live);
+        }
+    });
+    let (mut mmap_count, mut mmap_bytes) = (0, 0);
+    large::for_each(|b| {
+        mmap_count += 1;
+        mmap_bytes += b.len;
+    });
+    let mapped = OS_STATS.mapped.load(Relaxed);
+    let peak = OS_STATS.peak_mapped.load(Relaxed);
+    let (mut rest_count, mut rest_bytes) = (0, 0);
+    out.bytes(b"<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
+    for (c, &n) in free.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let from = if c == 0 { 1 } else { class_size(c - 1) + 1 };
+        let bsize = class_size(c);
+        attr_line(
+            out,
+            b"  <size",
+            &[
+                (b"from", from),
+                (b"to", bsize),
+                (b"total", n * bsize),
+                (b"count", n),
+            ],
+        );
+        rest_count += n;
+        rest_bytes += n * bsize;
+    }
+    out.bytes(b"</sizes>\n");
+    let totals = |out: &mut _, mmap: bool| {
+        attr_line(out, b"<total type=\"fast\"", &[(b"count", 0), (b"size", 0)]);
+        attr_line(
+            out,
+            b"<total type=\"rest\"",
+            &[(b"count", rest_count), (b"size", rest_bytes)],
+        );
+        if mmap {
+            attr_line(
+                out,
+                b"<total type=\"mmap\"",
+                &[(b"count", mmap_count), (b"size", mmap_bytes)],
+            );
+        }
+        attr_line(out, b"<system type=\"current\"", &[(b"size", mapped)]);
+        attr_line(out, b"<system type=\"max\"", &[(b"size", peak)]);
+        attr_line(out, b"<aspace type=\"total\"", &[(b"size", mapped)]);
+        attr_line(out, b"<aspace type=\"mprotect\"", &[(b"size", mapped)]);
+    };
+    totals(out, false);
+    out.bytes(b"</heap>\n");
+    totals(out, true);
+    out.bytes(b"</malloc>\n");
+}
+
+/// `head` followed by ` name="value"` for each attribute, and `/>`.
+fn attr_line(out: &mut impl Sink, head: &[u8], attrs: &[(&[u8], usize)]) {
+    out.bytes(head);
+    for &(name, v) in attrs {
+        out.bytes(b" ");
+        out.bytes(name);
+        out.bytes(b"=\"");
+        out.dec(v);
+        out.bytes(b"\"");
+    }
+    out.bytes(b"/>\n");
 }
 
 /// Writes the statistics in a human form to `fd`.

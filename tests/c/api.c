@@ -34,6 +34,11 @@
  *                     run into the kernel's limit on mappings)
  *  sized_free         C23's free_sized and free_aligned_sized (dlsym'd) give the block
  *                     back (its usable size then 0), sizes 1 B..1 MiB
+ *  malloc_info_xml    malloc_info(0, stream) writes glibc's XML layout with this heap's
+ *                     figures: the free blocks of a class in use as a <size> line, the
+ *                     LARGE blocks as the mmap total, the bytes mapped; options != 0 and
+ *                     a null stream give -1 and EINVAL (glibc's own malloc_info would
+ *                     print its unused arena: all zeros)
  *  libc_names         glibc's internal names (__libc_malloc, __libc_free, ...) and
  *                     cfree reach this allocator: blocks from malloc freed with
  *                     __libc_free and the other way round, each block ours
@@ -683,6 +688,80 @@ void *__libc_memalign(size_t, size_t);
 void *__libc_valloc(size_t);
 void *__libc_pvalloc(size_t);
 
+/* The value of attribute `name` in the first line of `xml` that starts with `head`, or -1. */
+static long xml_attr(const char *xml, const char *head, const char *name)
+{
+	for (const char *l = xml; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, head, strlen(head)) != 0)
+			continue;
+		char key[64];
+		snprintf(key, sizeof key, " %s=\"", name);
+		const char *end = strchr(l, '\n'), *a = strstr(l, key);
+		if (!a || (end && a > end))
+			return -1;
+		return strtol(a + strlen(key), NULL, 10);
+	}
+	return -1;
+}
+
+static void malloc_info_xml(void)
+{
+	enum { N = 64 };
+	void *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(t_opaque(2000));
+		CHECK(p[i] != NULL, "malloc(2000) returned NULL");
+	}
+	for (int i = 0; i < N; i += 2)
+		free(p[i]);
+	void *big = malloc(t_opaque(300000));
+	CHECK(big != NULL, "malloc(300000) returned NULL");
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&xml, &len);
+	CHECK(f != NULL, "open_memstream failed");
+	CHECK(malloc_info(0, f) == 0, "malloc_info(0, stream) failed");
+	CHECK(fclose(f) == 0 && xml != NULL, "fclose of the memstream failed");
+	CHECK(strncmp(xml, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", 42) == 0,
+	      "malloc_info does not start as glibc's does: %.200s", xml);
+	CHECK(len > 9 && strcmp(xml + len - 10, "</malloc>\n") == 0, "malloc_info does not end with </malloc>");
+	/* the class of 2000-byte blocks: 32 of them free at least (more if its zone is not full) */
+	long count = -1, total = -1, from, to;
+	for (const char *l = strstr(xml, "  <size "); l; l = strstr(l + 1, "  <size ")) {
+		from = xml_attr(l, "  <size", "from");
+		to = xml_attr(l, "  <size", "to");
+		if (from <= 2000 && 2000 <= to) {
+			count = xml_attr(l, "  <size", "count");
+			total = xml_attr(l, "  <size", "total");
+			CHECK(total == count * to, "<size> of %ld..%ld: total %ld != %ld blocks of %ld", from, to,
+			      total, count, to);
+			break;
+		}
+	}
+	CHECK(count >= N / 2, "no <size> line with 32+ free blocks of 2000 bytes (count %ld): %.600s", count,
+	      xml);
+	const char *tail = strstr(xml, "</heap>\n");
+	CHECK(tail != NULL, "no </heap>");
+	CHECK(xml_attr(tail, "<total type=\"mmap\"", "count") >= 1, "the LARGE block is not in the mmap total");
+	CHECK(xml_attr(tail, "<total type=\"mmap\"", "size") >= 300000, "mmap total under 300000 bytes");
+	long current = xml_attr(tail, "<system type=\"current\"", "size");
+	CHECK(current >= 300000 + N / 2 * 2000, "system current %ld: less than what is live", current);
+	CHECK(xml_attr(tail, "<system type=\"max\"", "size") >= current, "system max < current");
+	CHECK(xml_attr(tail, "<total type=\"rest\"", "count") >= count, "rest total below one class's free blocks");
+	free(xml);
+	f = open_memstream(&xml, &len);
+	CHECK(f != NULL, "open_memstream failed");
+	errno = 0;
+	CHECK(malloc_info(1, f) == -1 && errno == EINVAL, "malloc_info(1, stream): want -1 and EINVAL");
+	fclose(f);
+	free(xml);
+	errno = 0;
+	CHECK(malloc_info(0, NULL) == -1 && errno == EINVAL, "malloc_info(0, NULL): want -1 and EINVAL");
+	for (int i = 1; i < N; i += 2)
+		free(p[i]);
+	free(big);
+}
+
 static void libc_names(void)
 {
 	/* cfree is only a compatibility symbol of glibc (no link-time definition) */
@@ -770,4 +849,4 @@ static void aligned_many(void)
 T_MAIN(T(malloc_zero), T(alignment), T(calloc_zero), T(calloc_reuse), T(realloc_null),
        T(realloc_zero), T(realloc_content), T(realloc_boundary), T(realloc_doubling), T(reallocarray_basic), T(reallocf_basic),
        T(posix_memalign_ok), T(realloc_aligned), T(posix_memalign_einval), T(aligned_alloc_ok), T(memalign_ok),
-       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(libc_names), T(sized_free))
+       T(valloc_ok), T(pvalloc_ok), T(usable_size), T(large_reuse), T(aligned_many), T(malloc_info_xml), T(libc_names), T(sized_free))
