@@ -8,8 +8,9 @@
 # Programs (see the header comment of each file for what they check):
 #   api.c overflow.c badptr.c threads.c fork.c tls_dtor.c oom.c  (LD_PRELOAD,
 #   one process per sub-test), dl.c (+ early.c as libearly.so), mmapcount.sh,
-#   bindings.sh, show.sh, debug.sh (misuse.c, debugmodes.c), memory.c (linked
-#   with the library for ft_malloc_stats, and preloaded).
+#   bindings.sh, show.sh, debug.sh (misuse.c, debugmodes.c), uafwrite.sh,
+#   sigreenter.sh, memory.c (linked with the library for ft_malloc_stats, and
+#   preloaded).
 # Prints "PASS name" / "FAIL name: reason" per test; exits 1 if any failed.
 # Build products and logs go to tests/build/.
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -59,7 +60,7 @@ if build "$BUILD/c/libearly.so" -shared -fPIC "$DIR/early.c" &&
 	fi
 fi
 
-for script in mmapcount.sh bindings.sh show.sh debug.sh uafwrite.sh; do
+for script in mmapcount.sh bindings.sh show.sh debug.sh uafwrite.sh sigreenter.sh; do
 	out="$BUILD/logs/$script.log"
 	mkdir -p "$BUILD/logs"
 	bash "$DIR/$script" "$FILTER" >"$out" 2>&1
