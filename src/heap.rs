@@ -24,8 +24,8 @@ use crate::size_class::{block_index, class_of, DIRECT_MAX, DIRECT_SPANS, GEOMETR
 use crate::state::{DEAD_HEAP, EMPTY_ZONE, G, SHARED_HEAP, UNINIT_HEAP};
 use crate::tls;
 use crate::types::{
-    request_entry, Block, Heap, RemoteOut, Zone, CLASS_COUNT, MAX_HEAP_TAG, PAGE_SIZE,
-    REMOTE_LISTS, REMOTE_OUT_BATCH, REMOTE_OUT_SLOTS,
+    request_entry, Block, Heap, HeapList, HeapPool, RemoteOut, Zone, CLASS_COUNT, MAX_HEAP_TAG,
+    PAGE_SIZE, REMOTE_LISTS, REMOTE_OUT_BATCH, REMOTE_OUT_SLOTS,
 };
 
 /// Heaps are carved from mappings of this size.
@@ -112,13 +112,14 @@ fn heap_take(prefer: *mut Heap) -> *mut Heap {
     G.heap_lock.lock();
     // SAFETY: heap_lock held: the pool, the chunk and the first-heap flag are ours.
     let h = unsafe {
-        if !prefer.is_null() && pool_unlink(prefer) {
+        let pool = G.heap_pool.get();
+        if !prefer.is_null() && pool_unlink(pool, prefer) {
             prefer
         } else if !*G.first_heap_taken.get() {
             *G.first_heap_taken.get() = true;
             G.first_heap.get()
-        } else if !(*G.heap_pool.get()).is_null() {
-            pool_pick()
+        } else if let Some(h) = pool_pick(pool) {
+            h
         } else {
             let (mut next, mut end) = *G.heap_chunk.get();
             let size = size_of::<Heap>();
@@ -154,9 +155,8 @@ fn heap_take(prefer: *mut Heap) -> *mut Heap {
     h
 }
 
-/// Takes a heap out of the (non-empty) pool for a new thread: the one pooled longest among
-/// those not tidied since (`tidy_pooled`), else the first tidied one (tidied heaps wait at
-/// the end of the pool, the earliest tidied first).
+/// Takes a heap out of `pool` for a new thread (None when it is empty): the one pooled longest
+/// among those not tidied since (`tidy_pooled`), else the first tidied one.
 ///
 /// Not the most recently pooled heap first: its blocks were just left behind by its thread,
 /// most of them still live (a thread that hands its work to a successor and exits: the
@@ -171,71 +171,131 @@ fn heap_take(prefer: *mut Heap) -> *mut Heap {
 /// they stay idle while others are at hand.
 ///
 /// # Safety
-/// `G.heap_lock` is held and the pool is not empty.
-unsafe fn pool_pick() -> *mut Heap {
-    // SAFETY: guaranteed by the caller: the pool is not empty.
+/// `pool` is `G.heap_pool` with `G.heap_lock` held (or a pool only the caller uses).
+unsafe fn pool_pick(pool: *mut HeapPool) -> Option<*mut Heap> {
+    // SAFETY: guaranteed by the caller: the pool's lists are ours.
     unsafe {
-        pool_unlink_last(|h| !(*h).tidied).unwrap_or_else(|| {
-            let head = G.heap_pool.get();
-            let h = *head;
-            *head = (*h).pool_next;
-            (*h).pooled.store(false, Ordering::Relaxed);
-            h
-        })
-    }
-}
-
-/// Takes out of the pool the last heap (the one pooled longest) for which `pick` holds.
-///
-/// # Safety
-/// `G.heap_lock` is held.
-unsafe fn pool_unlink_last(pick: impl Fn(*mut Heap) -> bool) -> Option<*mut Heap> {
-    // SAFETY: guaranteed by the caller: the pool's links are ours to change.
-    unsafe {
-        let mut link = G.heap_pool.get();
-        let mut found: *mut *mut Heap = ptr::null_mut();
-        while !(*link).is_null() {
-            if pick(*link) {
-                found = link;
-            }
-            link = ptr::addr_of_mut!((**link).pool_next);
-        }
-        if found.is_null() {
+        let h = if (*pool).fresh.tail.is_null() {
+            (*pool).tidied.head
+        } else {
+            (*pool).fresh.tail
+        };
+        if h.is_null() {
             return None;
         }
-        let h = *found;
-        *found = (*h).pool_next;
-        (*h).pooled.store(false, Ordering::Relaxed);
+        pool_remove(pool, h);
         Some(h)
     }
 }
 
-/// Takes `h` out of the pool; false when it is not there.
+/// The list of `pool` that pooled heap `h` is in.
 ///
 /// # Safety
-/// `G.heap_lock` is held.
-unsafe fn pool_unlink(h: *mut Heap) -> bool {
+/// As for `pool_pick`; `h` is in `pool`.
+unsafe fn pool_list_of(pool: *mut HeapPool, h: *mut Heap) -> *mut HeapList {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if (*h).tidied {
+            ptr::addr_of_mut!((*pool).tidied)
+        } else {
+            ptr::addr_of_mut!((*pool).fresh)
+        }
+    }
+}
+
+/// Unlinks `h` from list `l`.
+///
+/// # Safety
+/// `l` is a list of a pool the caller may change (see `pool_pick`); `h` is in `l`.
+unsafe fn list_unlink(l: *mut HeapList, h: *mut Heap) {
+    // SAFETY: guaranteed by the caller: the links of `l`'s heaps are ours to change.
+    unsafe {
+        let (prev, next) = ((*h).pool_prev, (*h).pool_next);
+        if prev.is_null() {
+            (*l).head = next;
+        } else {
+            (*prev).pool_next = next;
+        }
+        if next.is_null() {
+            (*l).tail = prev;
+        } else {
+            (*next).pool_prev = prev;
+        }
+        (*h).pool_prev = ptr::null_mut();
+        (*h).pool_next = ptr::null_mut();
+        (*l).len -= 1;
+    }
+}
+
+/// Puts `h` at the head of list `l` (`at_head`), or at its tail.
+///
+/// # Safety
+/// `l` is a list of a pool the caller may change (see `pool_pick`); `h` is in no list.
+unsafe fn list_insert(l: *mut HeapList, h: *mut Heap, at_head: bool) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if at_head {
+            (*h).pool_prev = ptr::null_mut();
+            (*h).pool_next = (*l).head;
+            if (*l).head.is_null() {
+                (*l).tail = h;
+            } else {
+                (*(*l).head).pool_prev = h;
+            }
+            (*l).head = h;
+        } else {
+            (*h).pool_next = ptr::null_mut();
+            (*h).pool_prev = (*l).tail;
+            if (*l).tail.is_null() {
+                (*l).head = h;
+            } else {
+                (*(*l).tail).pool_next = h;
+            }
+            (*l).tail = h;
+        }
+        (*l).len += 1;
+    }
+}
+
+/// Takes heap `h` out of `pool`.
+///
+/// # Safety
+/// As for `pool_pick`; `h` is in `pool`.
+unsafe fn pool_remove(pool: *mut HeapPool, h: *mut Heap) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        list_unlink(pool_list_of(pool, h), h);
+        (*h).pooled.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Takes `h` out of `pool`; false when it is not pooled.
+///
+/// # Safety
+/// As for `pool_pick`; `h` is a heap, and in `pool` if pooled.
+unsafe fn pool_unlink(pool: *mut HeapPool, h: *mut Heap) -> bool {
     // SAFETY: guaranteed by the caller: the pool's links are ours to change; heaps are never
     // unmapped, so reading the flag of any heap is sound.
     unsafe {
         if !(*h).pooled.load(Ordering::Relaxed) {
             return false;
         }
-        pool_unlink_last(|x| x == h).is_some()
+        pool_remove(pool, h);
+        true
     }
 }
 
-/// Puts `h`, which no thread uses, at the front of the pool (the heaps pooled most recently).
+/// Puts `h`, which no thread uses, at the head of the fresh heaps of `pool` (the most recently
+/// pooled).
 ///
 /// # Safety
-/// `G.heap_lock` is held; `h` is not in the pool.
-unsafe fn pool_push_front(h: *mut Heap, now: u64) {
+/// As for `pool_pick`; `h` is in no pool.
+unsafe fn pool_push_front(pool: *mut HeapPool, h: *mut Heap, now: u64) {
     // SAFETY: guaranteed by the caller.
     unsafe {
         (*h).idle_since = now;
         (*h).tidied = false;
-        (*h).pool_next = *G.heap_pool.get();
-        *G.heap_pool.get() = h;
+        list_insert(ptr::addr_of_mut!((*pool).fresh), h, true);
         (*h).pooled.store(true, Ordering::Relaxed);
     }
 }
@@ -250,7 +310,7 @@ pub unsafe fn heap_give_back(h: *mut Heap) {
     let now = os::now_ms();
     G.heap_lock.lock();
     // SAFETY: heap_lock held; `h` is unused (caller's contract).
-    unsafe { pool_push_front(h, now) };
+    unsafe { pool_push_front(G.heap_pool.get(), h, now) };
     G.heap_lock.unlock();
 }
 
@@ -271,11 +331,17 @@ const TIDY_PER_TICK: usize = 8;
 unsafe fn tidy_pooled(now: u64) {
     for _ in 0..TIDY_PER_TICK {
         // SAFETY: the caller's contract; tidy_one passes pooled heaps, which are valid.
-        if !unsafe { tidy_one(|h| tidy_due(h, now)) } {
+        if !unsafe { tidy_one(|h| tidy_due(h, now), TIDY_SCAN) } {
             break;
         }
     }
 }
+
+/// Tidied heaps a purge tick looks at, at most, for blocks freed into them since (`tidy_one`):
+/// a program with thousands of exited threads pooled would otherwise walk them all, under the
+/// heap lock, on every tick of every thread. The scan moves the heaps it looks at to the tail,
+/// so that the ticks go round all of them.
+const TIDY_SCAN: usize = 32;
 
 /// Whether pooled heap `h` is due for tidying at `now`: it has sat in the pool for
 /// `POOL_IDLE_MS`, untidied, or tidied that long ago and other threads have freed blocks into
@@ -304,22 +370,25 @@ unsafe fn remote_pending(h: *mut Heap) -> bool {
     }
 }
 
-/// Tidies the pooled heap that has sat in the pool longest among those for which `pick`
-/// holds (false when there is none): takes in the blocks other threads freed into its zones
-/// since its thread exited, releases the zones that are empty, purges its free slices and
-/// pools its empty segments, every one (a pooled heap needs none: the next thread to take it
-/// gets a segment on its first allocation). The heap keeps its zones that still hold blocks,
-/// and goes back at the end of the pool, where the tidied ones wait. A `fork` while a heap is
-/// out of the pool here leaves it, in the child, like the heaps of the parent's other threads:
-/// with its zones, unused (the heap lock is free in the child, `fork_child`).
+/// Tidies a pooled heap for which `pick` holds (false when none is found): the fresh heap
+/// pooled longest if `pick` holds for it (their `idle_since` never decreases towards it, so
+/// for `tidy_due` it is the one, if any), else the first of the tidied heaps for which it holds,
+/// among the first `scan` of them (each looked at in vain goes to the tail). Tidying takes in
+/// the blocks other threads freed into the heap's zones since its thread exited, releases the
+/// zones that are empty, purges its free slices and pools its empty segments, every one (a
+/// pooled heap needs none: the next thread to take it gets a segment on its first allocation).
+/// The heap keeps its zones that still hold blocks, and goes back at the tail of the tidied
+/// heaps. A `fork` while a heap is out of the pool here leaves it, in the child, like the
+/// heaps of the parent's other threads: with its zones, unused (the heap lock is free in the
+/// child, `fork_child`).
 ///
 /// # Safety
 /// The calling thread does not hold the heap lock; `pick` reads only the heap's fields.
-unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
+unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool, scan: usize) -> bool {
     G.heap_lock.lock();
     // SAFETY: heap_lock held: the pool is ours to change; a heap taken out of it is used by
     // no thread (pooled heaps have none), and from here by us alone until it goes back.
-    let h = unsafe { pool_unlink_last(pick) };
+    let h = unsafe { pool_take_for_tidying(G.heap_pool.get(), pick, scan) };
     G.heap_lock.unlock();
     let Some(h) = h else { return false };
     // SAFETY: `h` is out of the pool and ready (pooled heaps were used by a thread).
@@ -329,18 +398,57 @@ unsafe fn tidy_one(pick: impl Fn(*mut Heap) -> bool) -> bool {
         (*h).idle_since = os::now_ms();
     }
     G.heap_lock.lock();
-    // SAFETY: heap_lock held; `h` goes back at the end of the pool.
-    unsafe {
-        let mut link = G.heap_pool.get();
-        while !(*link).is_null() {
-            link = ptr::addr_of_mut!((**link).pool_next);
-        }
-        (*h).pool_next = ptr::null_mut();
-        *link = h;
-        (*h).pooled.store(true, Ordering::Relaxed);
-    }
+    // SAFETY: heap_lock held; `h` goes back at the tail of the tidied heaps.
+    unsafe { pool_put_tidied(G.heap_pool.get(), h) };
     G.heap_lock.unlock();
     true
+}
+
+/// `tidy_one`'s choice, taken out of `pool`: the fresh heap pooled longest if `pick` holds for
+/// it, else the first tidied heap for which it holds among the first `scan` (each looked at in
+/// vain goes to the tail, so that successive scans go round them all).
+///
+/// # Safety
+/// As for `pool_pick`; `pick` reads only the heap's fields.
+unsafe fn pool_take_for_tidying(
+    pool: *mut HeapPool,
+    pick: impl Fn(*mut Heap) -> bool,
+    scan: usize,
+) -> Option<*mut Heap> {
+    // SAFETY: guaranteed by the caller: the pool's lists and heaps are ours.
+    unsafe {
+        let oldest = (*pool).fresh.tail;
+        let mut found = (!oldest.is_null() && pick(oldest)).then_some(oldest);
+        let tidied = ptr::addr_of_mut!((*pool).tidied);
+        for _ in 0..scan.min((*tidied).len) {
+            if found.is_some() {
+                break;
+            }
+            let h = (*tidied).head;
+            if pick(h) {
+                found = Some(h);
+            } else {
+                list_unlink(tidied, h);
+                list_insert(tidied, h, false);
+            }
+        }
+        if let Some(h) = found {
+            pool_remove(pool, h);
+        }
+        found
+    }
+}
+
+/// Puts `h`, just tidied (`tidied` set), at the tail of the tidied heaps of `pool`.
+///
+/// # Safety
+/// As for `pool_pick`; `h` is in no pool.
+unsafe fn pool_put_tidied(pool: *mut HeapPool, h: *mut Heap) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        list_insert(ptr::addr_of_mut!((*pool).tidied), h, false);
+        (*h).pooled.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Tidies a heap whose thread exits: takes back the blocks other threads freed into it, so
@@ -859,7 +967,12 @@ pub fn trim() -> bool {
     let start = os::now_ms();
     // SAFETY: the calling thread does not hold the heap lock (it is held only inside this
     // module's functions, none of which calls back here); the test reads pooled heaps.
-    while unsafe { tidy_one(|h| !(*h).tidied || ((*h).idle_since < start && remote_pending(h))) } {
+    while unsafe {
+        tidy_one(
+            |h| !(*h).tidied || ((*h).idle_since < start && remote_pending(h)),
+            usize::MAX,
+        )
+    } {
         given += 1;
     }
     // The pooled segments (their first page, and their address space).
@@ -1349,12 +1462,12 @@ unsafe fn adopt(heap: *mut Heap, owner: *mut Heap) -> bool {
         crate::large::front_flush_of(heap);
         remote_out_flush(heap);
         G.heap_lock.lock();
-        if !pool_unlink(owner) {
+        if !pool_unlink(G.heap_pool.get(), owner) {
             G.heap_lock.unlock();
             return false;
         }
         (*heap).adopt_until = 0;
-        pool_push_front(heap, now);
+        pool_push_front(G.heap_pool.get(), heap, now);
         G.heap_lock.unlock();
         (*owner).adopt_until = 0;
     }
@@ -1639,6 +1752,80 @@ unsafe fn zone_of(p: usize) -> *mut Zone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The heap pool's lists, on a pool and heaps of the test's own: fresh heaps go out oldest
+    /// first, tidied ones after them; a heap leaves from the middle in O(1), once; the tidying
+    /// scan takes the oldest fresh heap if due, else looks at `scan` tidied heaps at most,
+    /// moving each one it passes over to the tail so that the next scan goes on from there.
+    #[test]
+    fn the_heap_pool_hands_out_the_oldest_fresh_heap_then_tidied_ones_and_scans_in_rounds() {
+        let mut heaps: std::vec::Vec<std::boxed::Box<Heap>> = (0..8)
+            .map(|_| std::boxed::Box::new(crate::state::empty_heap()))
+            .collect();
+        let h: std::vec::Vec<*mut Heap> = heaps.iter_mut().map(|b| &mut **b as *mut Heap).collect();
+        let mut pool = HeapPool {
+            fresh: HeapList::EMPTY,
+            tidied: HeapList::EMPTY,
+        };
+        let pool = &mut pool as *mut HeapPool;
+        // SAFETY: the pool and the heaps are this test's alone.
+        unsafe {
+            let order = |l: HeapList| {
+                let mut v = std::vec::Vec::new();
+                let mut x = l.head;
+                while !x.is_null() {
+                    v.push(h.iter().position(|&y| y == x).unwrap());
+                    x = (*x).pool_next;
+                }
+                assert_eq!(v.len(), l.len, "a list's length is off");
+                v
+            };
+            for (t, &x) in h.iter().enumerate().take(5) {
+                pool_push_front(pool, x, t as u64);
+            }
+            assert_eq!(order((*pool).fresh), [4, 3, 2, 1, 0]);
+            assert_eq!(pool_pick(pool), Some(h[0]), "not the heap pooled longest");
+            assert!(!(*h[0]).pooled.load(Ordering::Relaxed));
+            assert!(pool_unlink(pool, h[2]), "a heap in the middle");
+            assert!(!pool_unlink(pool, h[2]), "a heap taken twice");
+            assert_eq!(order((*pool).fresh), [4, 3, 1]);
+            // Tidying: the oldest fresh heap when due (idle since 1 or before here).
+            assert_eq!(
+                pool_take_for_tidying(pool, |x| (*x).idle_since <= 1, 32),
+                Some(h[1])
+            );
+            assert_eq!(
+                pool_take_for_tidying(pool, |x| (*x).idle_since <= 1, 32),
+                None
+            );
+            for &x in &[h[1], h[5], h[6], h[7], h[2]] {
+                (*x).tidied = true;
+                pool_put_tidied(pool, x);
+            }
+            assert_eq!(order((*pool).tidied), [1, 5, 6, 7, 2]);
+            // A tidied heap four deep, with a scan of two: not found, the two passed over go
+            // to the tail; the next scan finds it.
+            let want = h[7];
+            assert_eq!(pool_take_for_tidying(pool, |x| x == want, 2), None);
+            assert_eq!(order((*pool).tidied), [6, 7, 2, 1, 5]);
+            assert_eq!(pool_take_for_tidying(pool, |x| x == want, 2), Some(h[7]));
+            assert_eq!(order((*pool).tidied), [2, 1, 5, 6]);
+            // A scan wider than the list looks at each heap once.
+            assert_eq!(pool_take_for_tidying(pool, |_| false, usize::MAX), None);
+            assert_eq!(order((*pool).tidied), [2, 1, 5, 6]);
+            // Fresh heaps first, then the tidied ones from the head.
+            assert_eq!(order((*pool).fresh), [4, 3]);
+            assert_eq!(pool_pick(pool), Some(h[3]));
+            assert_eq!(pool_pick(pool), Some(h[4]));
+            assert_eq!(pool_pick(pool), Some(h[2]));
+            assert!(pool_unlink(pool, h[5]));
+            assert_eq!(pool_pick(pool), Some(h[1]));
+            assert_eq!(pool_pick(pool), Some(h[6]));
+            assert_eq!(pool_pick(pool), None);
+            assert_eq!((*pool).fresh.len + (*pool).tidied.len, 0);
+            assert!((*pool).tidied.head.is_null() && (*pool).tidied.tail.is_null());
+        }
+    }
     use crate::size_class::class_size;
 
     /// Checks the free stack of zone `z` against `live` (the indices of its blocks handed

@@ -294,6 +294,7 @@ mod tests {
             let q = crate::alloc::malloc(100);
             // SAFETY: the index is in the table; `q` is this thread's block.
             let seen = crate::tls::tag_matches(unsafe { REGISTRY.entry_at(index) });
+            // SAFETY: `q` is a live block of this thread, freed once.
             unsafe { crate::alloc::free(q) };
             seen
         })

@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 use crate::large::LargeState;
 use crate::sync::SpinLock;
 use crate::types::{
-    Heap, LargeFront, RemoteOut, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES, REMOTE_LISTS,
-    REMOTE_OUT_SLOTS, REMOTE_PAD,
+    Heap, HeapList, HeapPool, LargeFront, RemoteOut, Segment, Zone, CLASS_COUNT, DIRECT_ENTRIES,
+    REMOTE_LISTS, REMOTE_OUT_SLOTS, REMOTE_PAD,
 };
 
 /// Interior mutability for state whose access rule is stated where it is declared (a lock, or
@@ -42,6 +42,7 @@ pub const fn empty_heap() -> Heap {
         avail: ptr::null_mut(),
         segments: 0,
         pool_next: ptr::null_mut(),
+        pool_prev: ptr::null_mut(),
         ready: false,
         tag: 0,
         purge_at: 0,
@@ -76,8 +77,8 @@ pub struct Globals {
     pub all_segments: AtomicPtr<Segment>,
     /// Guards the heap pool and heap chunk carving.
     pub heap_lock: SpinLock,
-    /// Under `heap_lock`: heaps of exited threads, linked by `pool_next`.
-    pub heap_pool: Guarded<*mut Heap>,
+    /// Under `heap_lock`: heaps of exited threads.
+    pub heap_pool: Guarded<HeapPool>,
     /// Under `heap_lock`: the rest of the current mapping that new heaps are carved from.
     pub heap_chunk: Guarded<(usize, usize)>,
     /// Under `heap_lock`: whether `first_heap` was handed out.
@@ -99,7 +100,10 @@ pub static G: Globals = Globals {
     seg_pool: Guarded::new(ptr::null_mut()),
     all_segments: AtomicPtr::new(ptr::null_mut()),
     heap_lock: SpinLock::new(),
-    heap_pool: Guarded::new(ptr::null_mut()),
+    heap_pool: Guarded::new(HeapPool {
+        fresh: HeapList::EMPTY,
+        tidied: HeapList::EMPTY,
+    }),
     heap_chunk: Guarded::new((0, 0)),
     first_heap_taken: Guarded::new(false),
     shared_lock: SpinLock::new(),

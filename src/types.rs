@@ -351,8 +351,9 @@ pub struct Heap {
     pub avail: *mut Segment,
     /// Number of segments this heap owns.
     pub segments: usize,
-    /// Link in the heap pool (free heaps) while not owned by a thread.
+    /// Links in the heap pool's list (`HeapPool`) while not owned by a thread.
     pub pool_next: *mut Heap,
+    pub pool_prev: *mut Heap,
     /// Whether `classes` has been pointed at `EMPTY_ZONE` (a zeroed heap is not ready).
     pub ready: bool,
     /// The heap's tag, given when it is first prepared, never changed: `1..=MAX_HEAP_TAG`,
@@ -408,6 +409,34 @@ pub const REMOTE_OUT_BATCH: u32 = 32;
 /// blocks' first words as on the remote lists: `head` to `tail`, `count` blocks, for heap
 /// `owner` (null: the slot is unused, and the chain empty). Each block's `requested` entry was
 /// claimed (cleared) by the freeing thread, so the blocks are its own until handed over, and
+/// A doubly linked list of pooled heaps, through `Heap::pool_prev` and `Heap::pool_next`, with
+/// its length: every operation but a search is O(1), however many threads have exited.
+#[derive(Clone, Copy)]
+pub struct HeapList {
+    pub head: *mut Heap,
+    pub tail: *mut Heap,
+    pub len: usize,
+}
+
+impl HeapList {
+    pub const EMPTY: HeapList = HeapList {
+        head: ptr::null_mut(),
+        tail: ptr::null_mut(),
+        len: 0,
+    };
+}
+
+/// The heaps of exited threads, waiting for new threads (under `G.heap_lock`). A pooled heap is
+/// in `fresh` while its `tidied` is false, else in `tidied`.
+/// - `fresh`: the heaps not tidied since they were pooled, the most recently pooled at the
+///   head, so that `idle_since` never grows from head to tail (the tail has waited longest).
+/// - `tidied`: the heaps whose free memory went back (`heap::tidy_one`), in the order the
+///   tidying scan leaves them (it moves the heaps it looks at to the tail).
+pub struct HeapPool {
+    pub fresh: HeapList,
+    pub tidied: HeapList,
+}
+
 /// count as handed out by their zones.
 #[repr(C)]
 #[derive(Clone, Copy)]
