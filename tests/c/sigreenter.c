@@ -1,6 +1,9 @@
 /*
  * sigreenter.c - a SIGALRM handler that calls malloc, realloc and free every
- * millisecond while the main loop allocates LARGE and small blocks. The
+ * millisecond while the main loop allocates and frees blocks. All of them are
+ * LARGE blocks of 2-4 MiB, above the sizes a thread keeps for itself without a
+ * lock (its front, and the small zones), so that the handler and the thread it
+ * interrupts meet in the allocator's locked sections (almost only there). The
  * allocator is not async-signal-safe (neither is glibc's), so this is undefined
  * behaviour; what ft_malloc promises is not to hang: a handler that
  * interrupts its thread inside a section under one of the allocator's locks
@@ -22,7 +25,7 @@ static void on_alarm(int sig)
 {
 	(void)sig;
 	for (int i = 0; i < 4; i++) {
-		size_t n = 100000 + (handled * 7919 + (unsigned)i * 4099) % 400000;
+		size_t n = (2u << 20) + (handled * 7919 + (unsigned)i * 4099) % (2u << 20);
 		char *p = malloc(n);
 		if (!p)
 			_exit(3);
@@ -45,12 +48,12 @@ int main(void)
 	sigaction(SIGALRM, &sa, NULL);
 	struct itimerval it = {{0, 1000}, {0, 1000}};
 	setitimer(ITIMER_REAL, &it, NULL);
-	enum { SLOTS = 256 };
+	enum { SLOTS = 8 };
 	void *slot[SLOTS] = {0};
 	for (unsigned long i = 0; handled < 3000 && i < 200000000UL; i++) {
 		unsigned k = (unsigned)((i * 2654435761u) % SLOTS);
 		free(slot[k]);
-		size_t n = i % 3 ? 64 + i % 2000 : 70000 + (i * 131) % 600000;
+		size_t n = (2u << 20) + (i * 131) % (2u << 20);
 		slot[k] = malloc(n);
 		if (!slot[k])
 			return 2;
