@@ -1138,7 +1138,7 @@ pub unsafe fn free_own(p: *mut u8, heap: impl FnOnce() -> *mut Heap) -> Result<(
     // SAFETY: guaranteed by the caller: the zone descriptors are ours; the entry computed
     // from them lies in the zone.
     unsafe {
-        let z = segment::zone_at_unchecked(segment_of(a), a);
+        let z = segment::owner_zone_at(segment_of(a), a);
         let (z, entry) = match owner_lookup(z, a) {
             OwnerLookup::Block(z, entry) => (z, entry),
             OwnerLookup::OutsideBlocks => return Err(Misuse::Interior(None)),
@@ -1217,7 +1217,7 @@ unsafe fn own_zone_at(a: usize, heap: *mut Heap) -> Option<*mut Zone> {
     // SAFETY: guaranteed by the caller; the slice map is read once the segment is ours.
     unsafe {
         if segment::owned_by(seg, heap) {
-            Some(segment::zone_at_unchecked(seg, a))
+            Some(segment::owner_zone_at(seg, a))
         } else {
             None
         }
@@ -1752,6 +1752,68 @@ unsafe fn zone_of(p: usize) -> *mut Zone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The owner's lookup tries the descriptor of a pointer's own slice before the slice map
+    /// (`segment::owner_zone_at`): it must find the same zone as the slice map for every block
+    /// and every pointer inside one, in every slice of a zone of several slices, and a
+    /// released zone's descriptor must cover nothing (its `span` 0), or it would claim the
+    /// addresses of whatever zone takes its slices next.
+    #[test]
+    fn the_owner_finds_a_zone_from_the_slice_of_the_pointer_and_a_released_zone_covers_nothing() {
+        std::thread::spawn(|| {
+            let c = (0..CLASS_COUNT)
+                .find(|&c| GEOMETRY[c].slices >= 2)
+                .expect("a class whose zones span several slices");
+            let n = GEOMETRY[c].nblocks;
+            let size = class_size(c);
+            let blocks: std::vec::Vec<*mut u8> = (0..n).map(|_| alloc_small(c, size)).collect();
+            let seg = segment_of(blocks[0] as usize);
+            let mut slices = std::collections::BTreeSet::new();
+            for &p in &blocks {
+                assert!(!p.is_null());
+                let a = p as usize;
+                slices.insert(a >> crate::types::SLICE_SHIFT);
+                for q in [a, a + 8, a + size - 1] {
+                    let s = segment_of(q);
+                    // SAFETY: `q` lies in a segment of this thread's heap.
+                    let (by_slice, by_map) = unsafe {
+                        (
+                            segment::owner_zone_at(s, q),
+                            segment::zone_at_unchecked(s, q),
+                        )
+                    };
+                    assert_eq!(by_slice, by_map, "{q:#x}: two zones");
+                }
+            }
+            assert!(slices.len() >= 2, "the blocks lie in one slice");
+            for &p in &blocks {
+                // SAFETY: each block is live and freed once.
+                assert_eq!(unsafe { crate::alloc::free_checked_plain(p) }, Ok(()));
+            }
+            // The zone, empty, goes back.
+            trim();
+            for k in 1..crate::types::SLICES_PER_SEGMENT {
+                // SAFETY: the segment stays mapped (the heap keeps one); its header is ours.
+                unsafe {
+                    let z = crate::types::Segment::zone(seg, k);
+                    if (*z).span != 0 {
+                        let entry = (*seg).slice_entry(k).load(Ordering::Relaxed) as usize;
+                        assert_eq!(
+                            entry & 0xFFFF,
+                            crate::types::descriptor_offset(k),
+                            "slice {k}: a descriptor with a span that is not a live zone's"
+                        );
+                    }
+                }
+            }
+            for &p in &blocks {
+                // SAFETY: a stale pointer: the check must refuse it.
+                assert!(unsafe { crate::alloc::free_checked_plain(p) }.is_err());
+            }
+        })
+        .join()
+        .unwrap();
+    }
 
     /// The heap pool's lists, on a pool and heaps of the test's own: fresh heaps go out oldest
     /// first, tidied ones after them; a heap leaves from the middle in O(1), once; the tidying

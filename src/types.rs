@@ -136,7 +136,10 @@ pub struct Zone {
     pub sp: isize,
     /// Owner-only copies of `GEOMETRY[class]`'s `bsize` and `span` (and `magic` above), next
     /// to `blocks` for the owner's `malloc` and `free`. (Other threads use `GEOMETRY`: these
-    /// plain fields may be mid-update when they look.)
+    /// plain fields may be mid-update when they look.) `span` is 0 unless the descriptor is
+    /// that of a live zone (`zones[k]` for a zone whose first slice is `k`): the owner's lookup
+    /// tries the descriptor of a pointer's own slice before the slice map
+    /// (`segment::owner_zone_at`), so no other descriptor may cover an address.
     pub bsize: usize,
     pub span: usize,
     /// Owner-only: a `free` that finds `sp` at or below this leaves its push to the slow path
