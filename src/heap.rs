@@ -418,20 +418,20 @@ unsafe fn pool_take_for_tidying(
     // SAFETY: guaranteed by the caller: the pool's lists and heaps are ours.
     unsafe {
         let oldest = (*pool).fresh.tail;
-        let mut found = (!oldest.is_null() && pick(oldest)).then_some(oldest);
-        let tidied = ptr::addr_of_mut!((*pool).tidied);
-        for _ in 0..scan.min((*tidied).len) {
-            if found.is_some() {
-                break;
-            }
-            let h = (*tidied).head;
-            if pick(h) {
-                found = Some(h);
-            } else {
+        let found = if !oldest.is_null() && pick(oldest) {
+            Some(oldest)
+        } else {
+            let tidied = ptr::addr_of_mut!((*pool).tidied);
+            (0..scan.min((*tidied).len)).find_map(|_| {
+                let h = (*tidied).head;
+                if pick(h) {
+                    return Some(h);
+                }
                 list_unlink(tidied, h);
                 list_insert(tidied, h, false);
-            }
-        }
+                None
+            })
+        };
         if let Some(h) = found {
             pool_remove(pool, h);
         }

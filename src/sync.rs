@@ -1,6 +1,7 @@
 //! The one lock type of the library: a spin lock that yields, remembers its holder (and ends the
-//! process when that holder asks for it again), and can be reset in a forked child. Locks guard slow paths only (segment pool, heap pool, LARGE table,
-//! the shared heap of exiting threads); the fast paths take none.
+//! process when that holder asks for it again), and can be reset in a forked child. Locks guard
+//! slow paths only (segment pool, heap pool, LARGE table, the shared heap of exiting threads);
+//! the fast paths take none.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
