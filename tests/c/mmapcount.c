@@ -17,6 +17,10 @@
  *               free range behind its block, which the next growth takes back
  *               (more than the cache's 64 ranges once unmapped them, and the
  *               growth mapped afresh: 34,000 calls for 100,000 reallocs)
+ *  retained     4,000 LARGE blocks of 32..100 KiB allocated one after the
+ *               other and all kept (no freed memory to reuse), counted up to
+ *               the last one (mimalloc-bench's mstress keeps such blocks: one
+ *               mapping each made it map 1,986 times)
  *
  * The library is warmed up (one malloc/free) before START so its one-time
  * initialisation is not counted.
@@ -147,6 +151,28 @@ static void regrow(void)
 		free(regrow_blocks[i]);
 }
 
+#define RETAINED_BLOCKS 4000
+static void *retained_blocks[RETAINED_BLOCKS];
+
+static void retained(void)
+{
+	uint64_t rs = 13;
+	free(malloc(16));
+	mark("START\n");
+	for (int i = 0; i < RETAINED_BLOCKS; i++) {
+		size_t n = t_range(&rs, 32769, 102400);
+		retained_blocks[i] = malloc(n);
+		CHECK(retained_blocks[i] != NULL, "malloc(%zu) failed", n);
+		((char *)retained_blocks[i])[0] = ((char *)retained_blocks[i])[n - 1] = (char)i;
+	}
+	mark("END\n");
+	for (int i = 0; i < RETAINED_BLOCKS; i++) {
+		char *p = retained_blocks[i];
+		CHECK(p[0] == (char)i, "block %d lost its contents", i);
+		free(p);
+	}
+}
+
 static void loop_16(void) { loop(16); }
 static void loop_1000(void) { loop(1000); }
 static void loop_20000(void) { loop(20000); }
@@ -155,4 +181,5 @@ static void loop_1m(void) { loop((size_t)1 << 20); }
 static void loop_16m(void) { loop((size_t)16 << 20); }
 
 T_MAIN(T(mixed), T(loop_16), T(loop_1000), T(loop_20000), T(loop_100000), T(loop_1m),
-       T(loop_16m), T(medium), T(shrink), T(classes), T(regrow))
+       T(loop_16m), T(medium), T(shrink), T(classes), T(regrow),
+       T(retained))
