@@ -1056,7 +1056,8 @@ fn cache_range(m: (usize, usize), flags: u64) {
 fn cache_and_unmap(m: (usize, usize), now: u64, flags: u64, binned: bool) {
     let mut evicted = with_inner(|s| s.cache_put(m, now, flags, binned));
     loop {
-        let full = evicted[EVICT_MAX - 1].1 != 0;
+        // A put keeps a place for `m`: it may have stopped one short of a full list.
+        let full = evicted[EVICT_MAX - 2].1 != 0;
         unmap_all(evicted);
         if !full {
             break;
@@ -1167,7 +1168,9 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
     let addr;
     // The block's mapping: `addr` and `need` bytes, unless aligned beyond a page (below).
     let mapping;
-    let mut from_cache = false;
+    // Whether the block's pages may hold what an earlier block wrote (a cached range in
+    // memory): only then does `zero` need a memset. Untouched and fresh pages read as zeros.
+    let mut stale = false;
     if align <= PAGE_SIZE {
         let bin = if need <= BIN_MAX {
             let (bin, len) = bin_of(need);
@@ -1196,15 +1199,17 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         if let Some((a, len, touched)) = cached {
             addr = a;
             need = len;
-            from_cache = true;
+            stale = touched;
             if !touched {
-                // Pages to fault in, as on a miss (below).
+                // Pages to fault in: as on a miss (below), mappings cached too long go back,
+                // and the near misses this block's pages replace.
+                cache_range((0, 0), 0);
                 crate::heap::purge_for_large(len);
                 unmap_all(with_inner(|s| s.take_near_misses(len)));
             }
         } else if let Some(a) = take_extended(need) {
             addr = a;
-            from_cache = true;
+            stale = true;
         } else {
             // A miss: a good moment to give back mappings cached too long.
             cache_range((0, 0), 0);
@@ -1246,8 +1251,8 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
                 return os::out_of_memory();
             }
         };
-        let (base, len) = if let Some((a, len, _)) = with_inner(|s| s.cache_take(span)) {
-            from_cache = true;
+        let (base, len) = if let Some((a, len, touched)) = with_inner(|s| s.cache_take(span)) {
+            stale = touched;
             (a, len)
         } else {
             let p = map_or_retry(span);
@@ -1274,7 +1279,7 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
         os::unmap(base as *mut u8, len);
         return os::out_of_memory();
     }
-    if zero && from_cache {
+    if zero && stale {
         // SAFETY: the block [addr, addr + size) is ours and not yet handed out.
         unsafe { ptr::write_bytes(addr as *mut u8, 0, size) };
     }
@@ -1792,8 +1797,16 @@ mod tests {
         for &b in &blocks {
             assert!(free(b));
         }
-        // Cached, or in this thread's front (when it has a heap).
-        let kept = || with_inner(|s| s.cached_bytes) + own_front().map_or(0, |f| f.bytes);
+        // Cached with its pages, or in this thread's front (when it has a heap); not the
+        // untouched spare a miss leaves (address space only).
+        let untouched = |s: &LargeInner| -> usize {
+            (0..s.cached)
+                .filter(|&k| s.ranges()[k].2 & TOUCHED == 0)
+                .map(|k| s.ranges()[k].1)
+                .sum()
+        };
+        let kept =
+            || with_inner(|s| s.cached_bytes - untouched(s)) + own_front().map_or(0, |f| f.bytes);
         let held = kept();
         assert!(held >= 8 * 40_000);
         // SAFETY: a plain libc call.

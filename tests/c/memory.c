@@ -69,6 +69,11 @@
  *                  `requested` array, which its first blocks share (before, the
  *                  blocks threaded at once reached into the next page for six
  *                  of the ten)
+ *  spare_calloc    a LARGE block of 40 KB (a miss: a mapping of 1 MiB, the rest
+ *                  kept, untouched, for the next misses), then calloc of 600 KB,
+ *                  taken from that rest: it reads as zeros with none of its
+ *                  pages in memory (pages never written need no memset; with
+ *                  one, all 146 were)
  */
 #include "t.h"
 #include "ft_malloc.h"
@@ -792,6 +797,34 @@ static void first_page(void)
 		free(first_page_block[i]);
 }
 
+static void spare_calloc(void)
+{
+	if (getenv("FT_MALLOC_CHECK") || getenv("FT_MALLOC_GUARD") || getenv("FT_MALLOC_SCRIBBLE")) {
+		t_info(1, "# spare_calloc: the debug modes map LARGE blocks otherwise; skipped\n");
+		return;
+	}
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 600000;
+	char *a = malloc(40000);
+	CHECK(a != NULL, "malloc(40000) failed");
+	memset(a, 1, 40000);
+	char *b = calloc(1, n);
+	CHECK(b != NULL, "calloc(%zu) failed", n);
+	/* The pages wholly inside the block, before anything reads them. */
+	uintptr_t first = ((uintptr_t)b + page - 1) / page * page, end = ((uintptr_t)b + n) / page * page;
+	size_t pages = (end - first) / page, resident = 0;
+	static unsigned char v[1024];
+	CHECK(pages <= sizeof v, "%zu pages", pages);
+	CHECK(mincore((void *)first, end - first, v) == 0, "mincore failed");
+	for (size_t i = 0; i < pages; i++)
+		resident += v[i] & 1;
+	t_info(1, "# spare_calloc: %zu of %zu pages in memory\n", resident, pages);
+	CHECK(resident == 0, "%zu of the %zu pages of a fresh calloc block are in memory", resident, pages);
+	for (size_t i = 0; i < n; i++)
+		CHECK(b[i] == 0, "calloc block: byte %zu is not zero", i);
+	free(b);
+	free(a);
+}
+
 T_MAIN(T(ring_mapped), T(decay), T(large_cached), T(trim), T(growing_strings), T(idle_heaps), T(idle_heaps_late),
        T(trim_idle_heaps), T(idle_take), T(free_phase), T(big_realloc), T(big_zone_on_dirty), T(class_churn),
-       T(class_switch), T(near_miss), T(grow_room), T(first_page))
+       T(class_switch), T(near_miss), T(grow_room), T(first_page), T(spare_calloc))
