@@ -1790,6 +1790,37 @@ mod tests {
     /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
     /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
     #[test]
+    fn a_miss_maps_a_chunk_whose_rest_serves_later_misses_after_the_ranges_in_memory() {
+        let _serial = CACHE_TESTS.lock();
+        let _ = release_cached();
+        let spare = || {
+            with_inner(|s| {
+                (0..s.cached)
+                    .map(|k| s.ranges()[k])
+                    .filter(|r| r.2 & (TOUCHED | ROOM) == 0)
+                    .map(|r| (r.0, r.1))
+                    .max_by_key(|r| r.1)
+            })
+        };
+        // A miss: the block, and behind it the rest of MISS_MAP_MIN, cached untouched.
+        let a = alloc(40_000, 0, false) as usize;
+        let len_a = bin_of(page_round(40_000).unwrap()).1;
+        assert_eq!(spare(), Some((a + len_a, MISS_MAP_MIN - len_a)));
+        // The next request that no range in memory fits is carved from it.
+        let b = alloc(100_000, 0, false) as usize;
+        assert_eq!(b, a + len_a, "not taken from the spare");
+        // A range in memory that fits goes first, though the spare fits better.
+        let c = alloc(2 << 20, 0, false) as usize;
+        assert!(free(c));
+        let d = alloc(100_000, 0, false) as usize;
+        assert_eq!(d, c, "the spare was taken before the freed range in memory");
+        for p in [a, b, d] {
+            assert!(free(p));
+        }
+        let _ = release_cached();
+    }
+
+    #[test]
     fn idle_cached_blocks_expire_on_the_next_free() {
         let _serial = CACHE_TESTS.lock();
         let blocks: [usize; 8] =
