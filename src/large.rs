@@ -1143,6 +1143,15 @@ fn take_extended(need: usize) -> Option<usize> {
     joined
 }
 
+/// A block of `len` bytes is about to fault in pages that are not in memory (a fresh mapping,
+/// or an untouched cached range): the calling thread's heap gives back as many pages of its
+/// dirty free slices (`heap::purge_for_large`), and the cached ranges that are near misses for
+/// it go back too (`take_near_misses`).
+fn fresh_pages(len: usize) {
+    crate::heap::purge_for_large(len);
+    unmap_all(with_inner(|s| s.take_near_misses(len)));
+}
+
 /// Allocates a LARGE block of `size` bytes aligned to `align` (a power of two). With `zero`,
 /// the block reads as zeros. Null with errno ENOMEM on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
@@ -1201,11 +1210,9 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
             need = len;
             stale = touched;
             if !touched {
-                // Pages to fault in: as on a miss (below), mappings cached too long go back,
-                // and the near misses this block's pages replace.
+                // Pages to fault in, as on a miss (below).
                 cache_range((0, 0), 0);
-                crate::heap::purge_for_large(len);
-                unmap_all(with_inner(|s| s.take_near_misses(len)));
+                fresh_pages(len);
             }
         } else if let Some(a) = take_extended(need) {
             addr = a;
@@ -1234,8 +1241,7 @@ fn alloc_with(size: usize, align: usize, zero: bool, grow: bool) -> *mut u8 {
                 return os::out_of_memory();
             }
             addr = p as usize;
-            crate::heap::purge_for_large(need);
-            unmap_all(with_inner(|s| s.take_near_misses(need)));
+            fresh_pages(need);
         }
         mapping = (addr, need);
     } else {
@@ -1787,8 +1793,6 @@ mod tests {
         });
     }
 
-    /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
-    /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
     #[test]
     fn a_miss_maps_a_chunk_whose_rest_serves_later_misses_after_the_ranges_in_memory() {
         let _serial = CACHE_TESTS.lock();
@@ -1820,6 +1824,8 @@ mod tests {
         let _ = release_cached();
     }
 
+    /// Cached blocks and ranges left idle for `CACHE_EXPIRY_MS` are unmapped by the next free,
+    /// wherever they are in the cache (joined ranges keep their oldest piece's stamp).
     #[test]
     fn idle_cached_blocks_expire_on_the_next_free() {
         let _serial = CACHE_TESTS.lock();
