@@ -7,6 +7,7 @@ use core::ptr;
 use core::sync::atomic::Ordering;
 
 use crate::debug;
+use crate::free;
 use crate::heap;
 use crate::large;
 use crate::os;
@@ -100,7 +101,7 @@ pub enum Misuse {
 pub unsafe fn free_checked_plain(p: *mut u8) -> Result<(), Misuse> {
     if REGISTRY.contains(p as usize) {
         // SAFETY: the registry says p lies in a mapped segment of ours.
-        return unsafe { heap::free_in_segment(p) };
+        return unsafe { free::free_in_segment(p) };
     }
     if p.is_null() {
         Ok(())
@@ -126,11 +127,11 @@ pub unsafe fn free(p: *mut u8) {
         if debug::below_fast_free_limit(index) {
             let entry = REGISTRY.entry_at(index);
             if tls::tag_matches(entry) {
-                let _ = heap::free_own(p, tls::heap);
+                let _ = free::free_own(p, tls::heap);
                 return;
             }
             if entry != 0 {
-                let _ = heap::free_in_segment(p);
+                let _ = free::free_in_segment(p);
                 return;
             }
         }
@@ -180,7 +181,7 @@ pub unsafe fn free_sized(p: *mut u8, size: usize, align: usize) {
     }
     // SAFETY: a block of at most SMALL_MAX bytes and alignment MAX_ZONE_ALIGN came from a zone.
     let r = unsafe { crate::segment::small_known(p as usize) };
-    heap::free_small(&r, p);
+    free::free_small(&r, p);
 }
 
 /// `calloc`: `n * size` zeroed bytes; null with ENOMEM on overflow.
@@ -221,7 +222,7 @@ pub fn usable_size(p: *mut u8) -> usize {
     // contract.
     unsafe {
         if fast_path_segment(a) {
-            if let Some(n) = heap::owner_usable_size(a) {
+            if let Some(n) = free::owner_usable_size(a) {
                 return n;
             }
         }
@@ -275,11 +276,11 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     // contract.
     unsafe {
         if size.wrapping_sub(1) < SMALL_MAX && fast_path_segment(a) {
-            match heap::owner_resize(a, size) {
-                heap::Resize::InPlace => return p,
-                heap::Resize::Move(old_usable) => return realloc_move(p, size, old_usable),
-                heap::Resize::Refused => return ptr::null_mut(),
-                heap::Resize::NotOwner => {}
+            match free::owner_resize(a, size) {
+                free::Resize::InPlace => return p,
+                free::Resize::Move(old_usable) => return realloc_move(p, size, old_usable),
+                free::Resize::Refused => return ptr::null_mut(),
+                free::Resize::NotOwner => {}
             }
         }
         realloc_general(p, size)

@@ -16,6 +16,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use crate::alloc::{self, Misuse};
+use crate::free;
 use crate::heap;
 use crate::large;
 use crate::os;
@@ -576,7 +577,7 @@ unsafe fn release(func: &[u8], p: *mut u8) {
             }
             forget_requested(size);
             // SAFETY: the swap above claimed the block.
-            unsafe { heap::give_back_claimed(r.zone, p) };
+            unsafe { free::give_back_claimed(r.zone, p) };
             size
         }
         Lookup::Inside(b) => {

@@ -87,6 +87,7 @@ pub mod alloc;
 #[cfg(feature = "override")]
 mod c_api;
 mod debug;
+mod free;
 mod global;
 mod heap;
 mod init;

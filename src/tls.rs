@@ -119,7 +119,7 @@ tls_slot!(
 tls_slot!(
     usize,
     /// Blocks of other heaps this thread freed before it had a heap of its own: at
-    /// `types::REMOTE_OUT_BATCH`, it takes one (`heap::give_back_remote`).
+    /// `types::REMOTE_OUT_BATCH`, it takes one (`free::give_back_remote`).
     remote_frees,
     /// Sets `remote_frees`.
     set_remote_frees,

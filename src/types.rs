@@ -143,7 +143,7 @@ pub struct Zone {
     pub bsize: usize,
     pub span: usize,
     /// Owner-only: a `free` that finds `sp` at or below this leaves its push to the slow path
-    /// (`heap::zone_changed`), which acts on the zone's new state: `1 - extended` for a zone
+    /// (`free::zone_changed`), which acts on the zone's new state: `1 - extended` for a zone
     /// in its class list behind the head (the push empties it), `-extended` for the head of
     /// its class list (every block is on the stack already: only a block given back twice,
     /// by a double free racing with itself, gets there, and its push is dropped; a malloc/free
@@ -332,10 +332,10 @@ pub const REMOTE_LISTS: usize = 4;
 pub struct Heap {
     /// Blocks of this heap's zones freed by other threads, pushed atomically, taken by the owner:
     /// `REMOTE_LISTS` lists, a block going to the one its address hashes to, so that the owner
-    /// walks them side by side and their cache misses overlap (see `heap::collect_remote`).
+    /// walks them side by side and their cache misses overlap (see `free::collect_remote`).
     pub remote_free: [AtomicPtr<Block>; REMOTE_LISTS],
     /// Whether the heap is in the pool. Written under `G.heap_lock`; read without it by a
-    /// thread freeing one of the heap's blocks (`heap::give_back_remote`), as a hint that it
+    /// thread freeing one of the heap's blocks (`free::give_back_remote`), as a hint that it
     /// may adopt the heap, checked again under the lock.
     pub pooled: AtomicBool,
     /// Keeps the line of the two fields above, which other threads read and write, apart from
@@ -389,7 +389,7 @@ pub struct Heap {
     pub idle_since: u64,
     pub tidied: bool,
     /// Owner-only: until when (`os::now_ms`) the owner thread may trade this heap, just taken,
-    /// for a pooled heap whose blocks it frees (`heap::adopt`); 0 once it did, or may no more.
+    /// for a pooled heap whose blocks it frees (`free::adopt`); 0 once it did, or may no more.
     pub adopt_until: u64,
     /// Owner-only: LARGE blocks the owner freed, kept for its next LARGE requests.
     pub large_front: LargeFront,
@@ -397,7 +397,7 @@ pub struct Heap {
     /// their owners: a chain per owner heap, pushed on the owner's remote lists in one atomic
     /// operation when it holds `REMOTE_OUT_BATCH` blocks, when its slot is wanted for another
     /// owner (`remote_out_next` picks it, in turn), on the thread's purge ticks, and before the
-    /// heap goes to the pool (`heap::remote_out_flush`).
+    /// heap goes to the pool (`free::remote_out_flush`).
     pub remote_out: [RemoteOut; REMOTE_OUT_SLOTS],
     pub remote_out_next: usize,
 }
