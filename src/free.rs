@@ -1,13 +1,19 @@
-//! Taking small blocks back: `free` of a pointer in a segment of ours, by the owner thread
-//! (checked against its own zone descriptor, one push on the zone's free stack) or by another
-//! thread (checked from `GEOMETRY`, the block claimed with a swap of its `requested` entry,
-//! then batched for its owner heap's atomic `remote_free` lists, or adopted with a pooled
-//! heap); the owner's later collection of those lists; and the owner's `malloc_usable_size`
-//! and in-place `realloc`, which make the same checks. The zone-list changes a push can cause
-//! (a full zone back in its list, an empty zone released) are in `zone_changed`.
+//! Taking small blocks back: `free` of a pointer in a segment of ours, by the owner thread or
+//! by another one; the owner's later collection of other threads' frees; and the owner's
+//! `malloc_usable_size` and in-place `realloc`, which make the same checks.
 //!
-//! Neither path reads or writes a block the owner frees; a block freed by another thread
-//! carries the link of its remote list in its first word.
+//! Fast path of `free` by the owner thread (`free_own`, after the registry probe of
+//! `alloc::free`): the slice map, the block-start check against the zone descriptor (one
+//! multiply gives the block index and whether the offset is a block start:
+//! `size_class::block_index`), the state check, one push on the zone's stack. It neither
+//! reads nor writes the block. A block freed by another thread goes, after the same checks
+//! made from `GEOMETRY` (`segment::small_classify`) and a swap of its `requested` entry that
+//! claims it, into the freeing thread's batch for its owner (`remote_out_push`), then on one
+//! of the owner heap's atomic `remote_free` lists (linked through the blocks' first words);
+//! the owner takes those lists back when a class list runs dry, and at thread exit. A thread
+//! that frees blocks of a pooled heap may adopt that heap (`adopt`). The zone-list changes a
+//! push can cause (a full zone back in its list, an empty zone released) are in
+//! `zone_changed`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU16, Ordering};

@@ -1,18 +1,11 @@
-//! Heaps: a thread's allocation state, the pool of heaps of exited threads, and the paths that
-//! hand out and take back small (TINY and SMALL) blocks.
+//! Heaps: a thread's allocation state, the pool of heaps of exited threads, the class lists of
+//! zones, and the paths that hand out small (TINY and SMALL) blocks; `free` takes them back.
 //!
 //! Fast path of `malloc` (`alloc_direct`, requests up to `DIRECT_MAX`): one TLS load, one load
 //! of the class-list head from the heap's `direct` table (indexed by the size, no class
 //! lookup), one pop of a block index off the zone's free stack, and the block's `requested`
 //! entry written (the stack lies right below the `requested` array: one base for both, see
-//! `Zone`). Fast path of `free` by the owner thread (`free_in_segment`, after the registry
-//! probe): the slice map, the block-start check against the zone descriptor (one multiply
-//! gives the block index and whether the offset is a block start:
-//! `size_class::block_index`), the state check, one push on the stack. Neither reads or
-//! writes the block itself. A block freed by another thread goes, after the same checks made
-//! from `GEOMETRY` (`segment::small_classify`), on one of the owner heap's atomic
-//! `remote_free` lists (linked through the blocks); the owner takes those lists back when a
-//! class list runs dry, and at thread exit.
+//! `Zone`). It neither reads nor writes the block itself.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU16, AtomicU8, Ordering};
