@@ -20,11 +20,11 @@ use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::alloc::Misuse;
 use crate::heap::{
-    class_push_back, class_unlink, listed_trigger, pool_push_front, pool_unlink, purge_tick,
-    purge_tick_own, set_thread_heap, thread_heap_init, thread_heap_init_from, OUT_OF_LIST,
-    PURGE_CHECK_EVERY,
+    class_push_back, class_unlink, listed_trigger, purge_tick, purge_tick_own, set_thread_heap,
+    thread_heap_init, thread_heap_init_from, OUT_OF_LIST, PURGE_CHECK_EVERY,
 };
 use crate::os;
+use crate::pool::{pool_push_front, pool_unlink};
 use crate::segment::{self, segment_of, SmallRef};
 use crate::size_class::{block_index, GEOMETRY};
 use crate::state::{DEAD_HEAP, G, UNINIT_HEAP};

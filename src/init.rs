@@ -62,7 +62,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     }
     heap::set_thread_heap(DEAD_HEAP.get());
     // SAFETY: the TLS slots no longer name `h`, and only this thread used it.
-    unsafe { heap::heap_give_back(h) };
+    unsafe { crate::pool::heap_give_back(h) };
 }
 
 /// Number of global locks.

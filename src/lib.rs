@@ -93,6 +93,7 @@ mod heap;
 mod init;
 mod large;
 mod os;
+mod pool;
 mod registry;
 pub mod report;
 mod segment;

@@ -383,9 +383,9 @@ pub struct Heap {
     /// them).
     pub slow_events: u32,
     /// Under `G.heap_lock`, while the heap is in the pool: when it was put there or last
-    /// tidied (`os::now_ms`), and whether `heap::tidy_one` has given back its free memory
+    /// tidied (`os::now_ms`), and whether `pool::tidy_one` has given back its free memory
     /// since it was put there (a tidied heap that other threads free blocks into is tidied
-    /// again, at most once per `heap::POOL_IDLE_MS`).
+    /// again, at most once per `pool::POOL_IDLE_MS`).
     pub idle_since: u64,
     pub tidied: bool,
     /// Owner-only: until when (`os::now_ms`) the owner thread may trade this heap, just taken,
@@ -433,7 +433,7 @@ impl HeapList {
 /// in `fresh` while its `tidied` is false, else in `tidied`.
 /// - `fresh`: the heaps not tidied since they were pooled, the most recently pooled at the
 ///   head, so that `idle_since` never grows from head to tail (the tail has waited longest).
-/// - `tidied`: the heaps whose free memory went back (`heap::tidy_one`), in the order the
+/// - `tidied`: the heaps whose free memory went back (`pool::tidy_one`), in the order the
 ///   tidying scan leaves them (it moves the heaps it looks at to the tail).
 pub struct HeapPool {
     pub fresh: HeapList,
