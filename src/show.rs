@@ -18,7 +18,9 @@ use crate::large;
 use crate::os;
 use crate::size_class::GEOMETRY;
 use crate::state::G;
-use crate::types::{Segment, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, TINY_MAX, ZONE_UNUSED};
+use crate::types::{
+    Segment, PAGE_SIZE, SEGMENT_SIZE, SLICES_PER_SEGMENT, SLICE_SHIFT, TINY_MAX, ZONE_UNUSED,
+};
 
 /// A stack buffer flushed to a file descriptor.
 pub struct Out {
@@ -150,6 +152,52 @@ pub fn for_each_block(
     }
 }
 
+/// The small zone whose first slice is `first` in segment `seg`, if a live zone starts there.
+///
+/// # Safety
+/// `seg` is on the all-segments list and `pool_lock` is held (the segment stays mapped).
+unsafe fn small_zone_at(seg: *mut Segment, first: usize) -> Option<ZoneView> {
+    // SAFETY: guaranteed by the caller; a slice entry that names the slice's own descriptor
+    // says a zone starts there.
+    unsafe {
+        let descriptor = crate::types::descriptor_offset(first);
+        if (*seg).slice_entry(first).load(Ordering::Acquire) as usize & 0xFFFF != descriptor {
+            return None;
+        }
+        let z = &*Segment::zone(seg, first);
+        let class = z.class.load(Ordering::Relaxed) as usize;
+        if z.state.load(Ordering::Relaxed) == ZONE_UNUSED || class >= GEOMETRY.len() {
+            return None;
+        }
+        Some(ZoneView::Small { seg, first, class })
+    }
+}
+
+/// Calls `f` on every live small zone, segment by segment, and on every LARGE block, in no
+/// particular order. `pool_lock` must be held.
+fn for_each_zone(mut f: impl FnMut(ZoneView)) {
+    let mut seg = G.all_segments.load(Ordering::Acquire);
+    while !seg.is_null() {
+        // SAFETY: segments on the all-segments list stay mapped while pool_lock is held.
+        unsafe {
+            if !(*seg).heap.load(Ordering::Acquire).is_null() {
+                for first in 1..SLICES_PER_SEGMENT {
+                    if let Some(z) = small_zone_at(seg, first) {
+                        f(z);
+                    }
+                }
+            }
+            seg = (*seg).next_all.load(Ordering::Acquire);
+        }
+    }
+    large::for_each(|b| {
+        f(ZoneView::Large {
+            addr: b.addr,
+            requested: b.requested,
+        })
+    });
+}
+
 /// The zone with the lowest start above `after`, among live small zones and LARGE blocks.
 /// `pool_lock` must be held.
 pub fn next_zone(after: usize) -> Option<ZoneView> {
@@ -168,20 +216,11 @@ pub fn next_zone(after: usize) -> Option<ZoneView> {
                     if start <= after || start >= best_start {
                         continue;
                     }
-                    let descriptor = crate::types::descriptor_offset(first);
-                    if (*seg).slice_entry(first).load(Ordering::Acquire) as usize & 0xFFFF
-                        != descriptor
-                    {
-                        continue;
+                    if let Some(z) = small_zone_at(seg, first) {
+                        best = Some(z);
+                        best_start = start;
+                        break;
                     }
-                    let z = &*Segment::zone(seg, first);
-                    let class = z.class.load(Ordering::Relaxed) as usize;
-                    if z.state.load(Ordering::Relaxed) == ZONE_UNUSED || class >= GEOMETRY.len() {
-                        continue;
-                    }
-                    best = Some(ZoneView::Small { seg, first, class });
-                    best_start = start;
-                    break;
                 }
             }
             seg = (*seg).next_all.load(Ordering::Acquire);
@@ -199,15 +238,65 @@ pub fn next_zone(after: usize) -> Option<ZoneView> {
     best
 }
 
+/// Zones a sorted walk makes room for beyond those counted, for the zones and LARGE blocks
+/// that other threads make between the count and the gathering.
+const WALK_SLACK: usize = 256;
+
 /// Calls `f` on every zone by increasing address, with `pool_lock` held.
+///
+/// The zones are gathered in one pass into an array mapped for the walk (and unmapped after
+/// it), then sorted: O(n log n) in zones and LARGE blocks. Finding each next zone by a scan of
+/// every segment and every LARGE block (`next_zone`) is O(n²): 5.6 s for a heap of 200,000
+/// blocks, 20,000 of them LARGE. That scan remains for when the array cannot be mapped.
 pub fn walk_zones(mut f: impl FnMut(ZoneView)) {
     G.pool_lock.lock();
-    let mut cursor = 0;
-    while let Some(z) = next_zone(cursor) {
-        cursor = z.start();
-        f(z);
+    if !walk_sorted(&mut f) {
+        let mut cursor = 0;
+        while let Some(z) = next_zone(cursor) {
+            cursor = z.start();
+            f(z);
+        }
     }
     G.pool_lock.unlock();
+}
+
+/// `walk_zones` through a sorted array of the zones; false, having called `f` on none, when
+/// the array cannot be mapped. `pool_lock` must be held.
+fn walk_sorted(f: &mut impl FnMut(ZoneView)) -> bool {
+    let mut counted = 0;
+    for_each_zone(|_| counted += 1);
+    let mut room = counted + WALK_SLACK;
+    // More zones than room only when other threads make them faster than the walk gathers
+    // them: a few tries with twice the room, then the scan.
+    for _ in 0..4 {
+        let bytes = (room * size_of::<ZoneView>()).next_multiple_of(PAGE_SIZE);
+        let base = os::map(bytes, 0) as *mut ZoneView;
+        if base.is_null() {
+            return false;
+        }
+        let mut n = 0;
+        for_each_zone(|z| {
+            if n < room {
+                // SAFETY: `n < room`: within the mapping, which is aligned for ZoneView.
+                unsafe { base.add(n).write(z) };
+            }
+            n += 1;
+        });
+        if n <= room {
+            // SAFETY: the first `n` entries were written above; the mapping is ours until
+            // the unmap below.
+            let zones = unsafe { core::slice::from_raw_parts_mut(base, n) };
+            zones.sort_unstable_by_key(ZoneView::start);
+            for &z in zones.iter() {
+                f(z);
+            }
+            os::unmap(base as *mut u8, bytes);
+            return true;
+        }
+        os::unmap(base as *mut u8, bytes);
+        room = n * 2;
+    }
+    false
 }
 
 /// Prints every zone holding a live block, its live blocks, and the total requested bytes.
