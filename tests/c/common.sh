@@ -53,6 +53,22 @@ require_lib() {
 	fi
 }
 
+# no_debug_env: unsets the debug variables (FT_MALLOC_CHECK and the rest), so that
+# a test sees the library's plain behaviour whatever the caller's environment.
+no_debug_env() {
+	unset FT_MALLOC_CHECK FT_MALLOC_SCRIBBLE FT_MALLOC_GUARD FT_MALLOC_STATS FT_MALLOC_LOG \
+		FT_MALLOC_HISTORY FT_MALLOC_REPORT
+}
+
+# build_single NAME: require_lib, no_debug_env, then tests/c/NAME.c built into
+# BIN ($BUILD/c/NAME); on a build failure, finish and exit 1.
+build_single() {
+	require_lib "$1"
+	no_debug_env
+	BIN="$BUILD/c/$1"
+	build "$BIN" "$TESTS_ROOT/c/$1.c" || { finish; exit 1; }
+}
+
 # build OUT ARGS...: compile ARGS (sources and extra flags) into OUT with
 # $CFLAGS; a failure is reported as "FAIL build_<name>" with the first error.
 build() {

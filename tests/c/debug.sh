@@ -21,8 +21,7 @@ require_lib debug
 DIR="$TESTS_ROOT/c"
 MISUSE="$BUILD/c/misuse"
 MODES="$BUILD/c/debugmodes"
-unset FT_MALLOC_CHECK FT_MALLOC_SCRIBBLE FT_MALLOC_GUARD FT_MALLOC_STATS FT_MALLOC_LOG \
-	FT_MALLOC_HISTORY FT_MALLOC_REPORT
+no_debug_env
 ulimit -c 0 # no core files (and no "dumped core" notice from timeout)
 
 # val TAG FILE: the value after "TAG " on its first line in FILE.

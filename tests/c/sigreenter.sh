@@ -6,11 +6,7 @@
 # Usage: bash tests/c/sigreenter.sh [filter-regex]   (from the repo root)
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-require_lib sigreenter
-unset FT_MALLOC_CHECK FT_MALLOC_SCRIBBLE FT_MALLOC_GUARD FT_MALLOC_STATS FT_MALLOC_LOG \
-	FT_MALLOC_HISTORY FT_MALLOC_REPORT
-BIN="$BUILD/c/sigreenter"
-build "$BIN" "$TESTS_ROOT/c/sigreenter.c" || { finish; exit 1; }
+build_single sigreenter
 
 name=sigreenter.handler
 if wanted "$name"; then

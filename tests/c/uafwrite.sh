@@ -6,11 +6,7 @@
 # Usage: bash tests/c/uafwrite.sh [filter-regex]   (from the repo root)
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-require_lib uafwrite
-unset FT_MALLOC_CHECK FT_MALLOC_SCRIBBLE FT_MALLOC_GUARD FT_MALLOC_STATS FT_MALLOC_LOG \
-	FT_MALLOC_HISTORY FT_MALLOC_REPORT
-BIN="$BUILD/c/uafwrite"
-build "$BIN" "$TESTS_ROOT/c/uafwrite.c" || { finish; exit 1; }
+build_single uafwrite
 
 for mode in 0 1; do
 	name=uafwrite.mode$mode
