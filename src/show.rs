@@ -558,3 +558,70 @@ pub fn dump_block(p: usize) {
         unsafe { hexdump(&mut out, b.addr, b.requested) };
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SLICE_SIZE;
+
+    /// Up to this many zones holding the test's blocks are compared (arrays on the stack: the
+    /// walks run under `pool_lock`, and under the `override` feature a Vec would allocate
+    /// through the allocator there).
+    const MAX_SEEN: usize = 4096;
+
+    /// Whether `z` holds one of `blocks`.
+    fn holds_one(z: &ZoneView, blocks: &[usize]) -> bool {
+        let (start, len) = match *z {
+            ZoneView::Small { class, .. } => (z.start(), GEOMETRY[class].slices * SLICE_SIZE),
+            ZoneView::Large { addr, .. } => (addr, 1),
+        };
+        blocks.iter().any(|&b| b >= start && b < start + len)
+    }
+
+    /// The sorted walk and the scan it falls back on (`next_zone`) list the zones that hold
+    /// the test's blocks, small and LARGE, in the same order, by increasing address (other
+    /// tests' zones come and go meanwhile, so only those are compared).
+    #[test]
+    fn the_sorted_walk_and_the_scan_list_the_same_zones_in_address_order() {
+        std::thread::spawn(|| {
+            let mut blocks = [0usize; 600];
+            for (i, b) in blocks.iter_mut().enumerate() {
+                let size = if i % 10 == 0 {
+                    40_000 + i * 97
+                } else {
+                    1 + (i * 37) % 30_000
+                };
+                *b = crate::alloc::malloc(size) as usize;
+                assert!(*b != 0);
+            }
+            let (mut sorted, mut n_sorted) = ([0usize; MAX_SEEN], 0);
+            walk_zones(|z| {
+                if holds_one(&z, &blocks) {
+                    sorted[n_sorted] = z.start();
+                    n_sorted += 1;
+                }
+            });
+            let (mut scanned, mut n_scanned) = ([0usize; MAX_SEEN], 0);
+            G.pool_lock.lock();
+            let mut cursor = 0;
+            while let Some(z) = next_zone(cursor) {
+                cursor = z.start();
+                if holds_one(&z, &blocks) {
+                    scanned[n_scanned] = z.start();
+                    n_scanned += 1;
+                }
+            }
+            G.pool_lock.unlock();
+            // 60 LARGE blocks, and zones of several classes.
+            assert!(n_sorted > 60, "{n_sorted} zones hold the test's blocks");
+            assert_eq!(sorted[..n_sorted], scanned[..n_scanned]);
+            assert!(sorted[..n_sorted].windows(2).all(|w| w[0] < w[1]));
+            for b in blocks {
+                // SAFETY: b came from malloc above.
+                unsafe { crate::alloc::free(b as *mut u8) };
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}
