@@ -478,9 +478,22 @@ fn fill(p: usize, from: usize, to: usize, byte: u8) {
     }
 }
 
+/// Whether every byte of `[p + from, p + to)` is `byte`. Eight bytes at a time, 64 per test
+/// (a loop the compiler vectorizes): a byte at a time, checking a freed 15 KB block before it
+/// is handed out again took 5 µs, 90% of a `malloc` under FT_MALLOC_GUARD.
 fn all_equal(p: usize, from: usize, to: usize, byte: u8) -> bool {
-    // SAFETY: callers pass a range inside a block of ours.
-    (from..to).all(|i| unsafe { *((p + i) as *const u8) } == byte)
+    if to <= from {
+        return true;
+    }
+    // SAFETY: callers pass a range inside a block of ours, readable and not written meanwhile.
+    let bytes = unsafe { core::slice::from_raw_parts((p + from) as *const u8, to - from) };
+    // SAFETY: every bit pattern is a valid u64.
+    let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
+    let pattern = u64::from_ne_bytes([byte; 8]);
+    head.iter().chain(tail).all(|&b| b == byte)
+        && words
+            .chunks(8)
+            .all(|c| c.iter().fold(0, |acc, &w| acc | (w ^ pattern)) == 0)
 }
 
 /// The checked allocation behind every allocating entry point.
@@ -710,5 +723,29 @@ fn offered(p: *mut u8, size: usize) -> usize {
         size
     } else {
         alloc::usable_size_plain(p).max(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `all_equal` agrees with a byte-by-byte comparison for every start and end offset around
+    /// the word and 64-byte boundaries, with one differing byte anywhere or none.
+    #[test]
+    fn all_equal_finds_any_differing_byte_at_any_alignment() {
+        let mut buf = [0x55u8; 300];
+        let base = buf.as_mut_ptr() as usize;
+        for from in 0..20 {
+            for to in (from..300).step_by(7).chain([299, 300]) {
+                assert!(all_equal(base, from, to, 0x55), "{from}..{to}");
+                for odd in (from..to).step_by(5).chain((to > from).then(|| to - 1)) {
+                    buf[odd] = 0x54;
+                    assert!(!all_equal(base, from, to, 0x55), "{from}..{to}, {odd}");
+                    buf[odd] = 0x55;
+                }
+            }
+        }
+        assert!(all_equal(base, 10, 10, 0));
     }
 }
