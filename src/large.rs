@@ -952,12 +952,18 @@ fn front_put(addr: usize, len: usize, now: u64) -> bool {
         cache_range((0, 0), 0);
     }
     let limit = f.limit.max(FRONT_MIN);
-    if f.count > 0 && (f.count == LARGE_FRONT_SLOTS || f.bytes + len > limit) {
+    if front_must_evict(f, len, limit) {
         front_put_evicting(f, addr, len, now, limit);
     } else {
         f.push((addr, len, now));
     }
     true
+}
+
+/// Whether front `f` must give up its oldest block before it takes one of `len` bytes: it is
+/// full, or would hold more than `limit` bytes.
+fn front_must_evict(f: &LargeFront, len: usize, limit: usize) -> bool {
+    f.count > 0 && (f.count == LARGE_FRONT_SLOTS || f.bytes + len > limit)
 }
 
 /// `front_put` of a block that does not fit in front `f` (full, or over `limit` bytes): its
@@ -968,7 +974,7 @@ fn front_put(addr: usize, len: usize, now: u64) -> bool {
 fn front_put_evicting(f: &mut LargeFront, addr: usize, len: usize, now: u64, limit: usize) {
     let mut out = [(0, 0); LARGE_FRONT_SLOTS];
     let mut n = 0;
-    while f.count > 0 && (f.count == LARGE_FRONT_SLOTS || f.bytes + len > limit) {
+    while front_must_evict(f, len, limit) {
         let (a, l, _) = f.remove(0);
         out[n] = (a, l);
         n += 1;
