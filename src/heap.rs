@@ -573,8 +573,8 @@ pub fn purge_for_large(bytes: usize) {
 /// threads hold without need (every pooled heap not tidied since it was pooled or freed into
 /// since: see `tidy_one`), and the LARGE cache, instead of waiting for the purge delays. The
 /// heaps of other running threads are theirs alone to change: each gives back its own on its
-/// purge ticks and at its exit. Empty segments in the segment pool are unmapped. Returns whether
-/// anything was given back.
+/// purge ticks and at its exit. Empty segments in the segment pool stay mapped (purged, see
+/// below). Returns whether anything was given back.
 pub fn trim() -> bool {
     let mut given = crate::large::release_cached();
     if let Some(heap) = own_heap() {
@@ -598,8 +598,13 @@ pub fn trim() -> bool {
     } {
         given += 1;
     }
-    // The pooled segments (their first page, and their address space).
-    given += segment::release_pooled();
+    // The pooled segments stay mapped: their pages past the first were purged when they were
+    // pooled, and another thread may be reading one's header for a pointer it was handed that
+    // lies there (a stale or foreign one, which `free` must ignore): it read the registry
+    // entry before the segment left it, and an unmap then would fault its next read (a
+    // thread freeing such pointers while another calls `malloc_trim` in a loop crashed
+    // within 0.2 s, every run). A refused mapping still unmaps them (`release_pooled`), to
+    // give back address space where it runs out.
     given != 0
 }
 

@@ -133,8 +133,8 @@ pub fn stats() -> stats::Stats {
 
 /// Gives back to the system at once the memory the allocator keeps without need (`malloc_trim`
 /// of the C API): the calling thread's empty zones and free pages, what the heaps of exited
-/// threads keep, the LARGE cache and the pooled segments, instead of waiting for the purge
-/// delays. Returns whether anything was given back.
+/// threads keep and the LARGE cache, instead of waiting for the purge delays. Returns whether
+/// anything was given back.
 pub fn trim() -> bool {
     heap::trim()
 }

@@ -853,8 +853,11 @@ unsafe fn segment_release(heap: *mut Heap, seg: *mut Segment) {
     }
 }
 
-/// Unmaps every pooled segment, to give address space back (a mapping failed, or
-/// `malloc_trim`). Returns the bytes unmapped.
+/// Unmaps every pooled segment, to give address space back when a mapping failed. Returns the
+/// bytes unmapped. A thread reading the header of one of them for a stale or foreign pointer
+/// (it read the registry entry just before `REGISTRY.remove`) would fault: a window that only
+/// a misusing program, at the limit of its address space, can meet. `malloc_trim` does not
+/// unmap them for that reason (`heap::trim`).
 pub fn release_pooled() -> usize {
     let mut unmapped = 0;
     G.pool_lock.lock();

@@ -44,6 +44,19 @@
  *                     exits: every batch reached the main thread's heap, so after
  *                     malloc_trim(0) their zones are gone (RSS back to what it
  *                     was before the 300 blocks, within 512 KiB)
+ *  double_free_race_owner_survives  the owner and another thread free the same
+ *                     4,000 blocks (48 B..2 KiB) at once, for 2 s, the owner
+ *                     filling each block it gets next (which overwrites the
+ *                     link of a block that went back twice and waits on a
+ *                     remote list): not exact without the debug modes, but
+ *                     the process must not crash or hang (it crashed within
+ *                     30 ms when the owner followed such links)
+ *  stale_free_during_trim  two threads free (and ask malloc_usable_size of)
+ *                     unaligned addresses in the segments of a thread that
+ *                     fills them with 120,000 blocks, frees them all and calls
+ *                     malloc_trim(0), for 2 s: every call is ignored, none
+ *                     crashes (it crashed within 0.2 s when malloc_trim
+ *                     unmapped the pooled segments)
  *  cancel_in_report   a thread with a cancellation request pending calls
  *                     malloc_stats() and show_alloc_mem(): both write their
  *                     whole report (the allocator has no cancellation point,
@@ -53,6 +66,7 @@
 #include "t.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define NTHREADS 8
 #define OPS 200000
@@ -637,6 +651,113 @@ static void double_free_race_owner(void)
 	race_rounds(1);
 }
 
+/* double_free_race_owner_survives: see the header. */
+#define SURVIVE_N 4000
+static void *survive_blk[SURVIVE_N];
+static atomic_int survive_go, survive_done, survive_stop;
+
+static void *survive_other(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&survive_stop)) {
+		if (!atomic_load(&survive_go))
+			continue;
+		for (int i = SURVIVE_N - 1; i >= 0; i--)
+			free(survive_blk[i]);
+		atomic_store(&survive_go, 0);
+		atomic_store(&survive_done, 1);
+	}
+	return NULL;
+}
+
+static void double_free_race_owner_survives(void)
+{
+	static const size_t sizes[] = {48, 64, 112, 160, 256, 400, 1000, 2000};
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, survive_other, NULL) == 0, "pthread_create failed");
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long rounds = 0;
+	do {
+		size_t n = sizes[rounds % 8];
+		for (int i = 0; i < SURVIVE_N; i++) {
+			survive_blk[i] = malloc(n);
+			CHECK(survive_blk[i] != NULL, "malloc(%zu)", n);
+			memset(survive_blk[i], 0x41 + (i & 3), n);
+		}
+		atomic_store(&survive_done, 0);
+		atomic_store(&survive_go, 1);
+		for (int i = 0; i < SURVIVE_N; i++)
+			free(survive_blk[i]);
+		while (!atomic_load(&survive_done))
+			;
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 2);
+	atomic_store(&survive_stop, 1);
+	pthread_join(t, NULL);
+	t_info(1, "# double_free_race_owner_survives: %ld rounds\n", rounds);
+}
+
+/* stale_free_during_trim: see the header. */
+#define TRIM_BLOCKS 120000
+#define TRIM_SEGS 64
+static _Atomic uintptr_t trim_segs[TRIM_SEGS];
+static atomic_int trim_stop;
+
+static void *trim_churn(void *arg)
+{
+	static void *v[TRIM_BLOCKS];
+	long *rounds = arg;
+	while (!atomic_load(&trim_stop)) {
+		for (int i = 0; i < TRIM_BLOCKS; i++) {
+			v[i] = malloc(200);
+			CHECK(v[i] != NULL, "malloc(200)");
+			if (i % 2000 == 0)
+				atomic_store(&trim_segs[i / 2000 % TRIM_SEGS], (uintptr_t)v[i] & ~(uintptr_t)0x3FFFFF);
+		}
+		for (int i = 0; i < TRIM_BLOCKS; i++)
+			free(v[i]);
+		malloc_trim(0);
+		(*rounds)++;
+	}
+	return NULL;
+}
+
+static void *trim_probe(void *arg)
+{
+	uint64_t rs = (uint64_t)(uintptr_t)arg;
+	while (!atomic_load(&trim_stop)) {
+		uintptr_t seg = atomic_load(&trim_segs[t_range(&rs, 0, TRIM_SEGS - 1)]);
+		if (!seg)
+			continue;
+		/* odd addresses: never a block start, so every call must be ignored */
+		uintptr_t p = seg + (t_range(&rs, 0, 0x3FFFFF) | 1);
+		if (t_range(&rs, 0, 1))
+			free((void *)p);
+		else
+			CHECK(malloc_usable_size((void *)p) == 0, "malloc_usable_size(%p) != 0", (void *)p);
+	}
+	return NULL;
+}
+
+static void stale_free_during_trim(void)
+{
+	long rounds = 0;
+	pthread_t c, p1, p2;
+	CHECK(pthread_create(&c, NULL, trim_churn, &rounds) == 0, "pthread_create failed");
+	CHECK(pthread_create(&p1, NULL, trim_probe, (void *)1) == 0, "pthread_create failed");
+	CHECK(pthread_create(&p2, NULL, trim_probe, (void *)2) == 0, "pthread_create failed");
+	sleep(2);
+	atomic_store(&trim_stop, 1);
+	pthread_join(c, NULL);
+	pthread_join(p1, NULL);
+	pthread_join(p2, NULL);
+	CHECK(rounds > 0, "no round of the churning thread ended");
+	t_info(1, "# stale_free_during_trim: %ld rounds\n", rounds);
+	t_heap_check(10000, 19);
+}
+
 /* heap_adoption: blocks left by exited threads, freed by a new thread. */
 #define ADOPT_BLOCKS 64
 #define ADOPT_SIZE 48
@@ -917,4 +1038,5 @@ static void remote_batches(void)
 
 T_MAIN(T(random_ops), T(random_ops_large), T(growing_vectors), T(producer_consumer), T(thread_waves),
        T(thread_churn_leak), T(show_concurrent), T(double_free_race), T(double_free_race_owner),
-       T(heap_adoption), T(large_front), T(remote_batches), T(cancel_in_report))
+       T(double_free_race_owner_survives), T(stale_free_during_trim), T(heap_adoption), T(large_front),
+       T(remote_batches), T(cancel_in_report))
