@@ -712,11 +712,12 @@ pub(crate) unsafe fn collect_remote(heap: *mut Heap) {
 /// The zone and index of `b`, a block on one of `heap`'s remote lists, when it is what such a
 /// block must be: the start of a block of a live zone in a segment of `heap`. None for a null
 /// `b`, and for what a list can hold after a racing double free (see `collect_remote`).
-/// `checked` is a segment of `heap` (or null): a block there needs no registry lookup (the
-/// blocks of a list are mostly in the segment of the block before).
+/// `checked` is a segment that was `heap`'s (or null): a block there needs no registry lookup
+/// (the blocks of a list are mostly in the segment of the block before), only the owner test
+/// (the segment may have been emptied and pooled since, by what `collect_remote` gave back).
 ///
 /// # Safety
-/// `heap` is owned by the caller; `checked` is null or a segment of `heap`.
+/// `heap` is owned by the caller; `checked` is null or a mapped segment.
 #[inline(always)]
 unsafe fn remote_block(
     heap: *mut Heap,
@@ -732,8 +733,8 @@ unsafe fn remote_block(
     // segment); once it is `heap`'s, its slice map and descriptors are the owner's, and stay
     // (the caller owns `heap`).
     unsafe {
-        if seg != checked
-            && !(crate::registry::REGISTRY.contains(a) && segment::owned_by(seg, heap))
+        if (seg != checked && !crate::registry::REGISTRY.contains(a))
+            || !segment::owned_by(seg, heap)
         {
             return None;
         }
