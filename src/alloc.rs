@@ -241,15 +241,21 @@ fn usable_size_slow(p: *mut u8) -> usize {
 
 /// `usable_size` without the debug modes.
 pub(crate) fn usable_size_plain(p: *mut u8) -> usize {
+    usable_size_and_kind(p).0
+}
+
+/// `usable_size_plain` of `p`, and whether `p` is (or would be) a LARGE block: true unless it
+/// lies in a zone.
+fn usable_size_and_kind(p: *mut u8) -> (usize, bool) {
     if let Some(r) = small_lookup(p as usize) {
         // SAFETY: the entry lies in our zone (small_lookup).
         let live = unsafe { (*r.requested).load(Ordering::Relaxed) } != 0;
-        return if live { GEOMETRY[r.class].bsize } else { 0 };
+        return (if live { GEOMETRY[r.class].bsize } else { 0 }, false);
     }
     if p.is_null() {
-        return 0;
+        return (0, true);
     }
-    large::lookup(p as usize).map_or(0, |b| b.usable)
+    (large::lookup(p as usize).map_or(0, |b| b.usable), true)
 }
 
 /// The size the user asked for when allocating `p` (`None` when `p` is not a live block of
@@ -278,7 +284,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         if size.wrapping_sub(1) < SMALL_MAX && fast_path_segment(a) {
             match free::owner_resize(a, size) {
                 free::Resize::InPlace => return p,
-                free::Resize::Move(old_usable) => return realloc_move(p, size, old_usable),
+                free::Resize::Move(old_usable) => return realloc_move(p, size, old_usable, false),
                 free::Resize::Refused => return ptr::null_mut(),
                 free::Resize::NotOwner => {}
             }
@@ -287,11 +293,16 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     }
 }
 
-/// Moves block `p` (`old_usable` bytes) to a new block of `size` bytes.
+/// Moves block `p` (`old_usable` bytes, LARGE if `large`) to a new block of `size` bytes. A
+/// LARGE block is taken out of the table of live blocks before it is copied
+/// (`large::move_out`), so that a `free` of it on another thread meanwhile (a misuse) cannot
+/// unmap it under the copy: that `realloc` returns null instead (it crashed in the copy, 5
+/// runs of 5, with a thread freeing the block and calling `malloc_trim`).
 ///
 /// # Safety
-/// `p` is a live block of ours of `old_usable` bytes that nobody else uses.
-unsafe fn realloc_move(p: *mut u8, size: usize, old_usable: usize) -> *mut u8 {
+/// `p` is a live block of ours of `old_usable` bytes that nobody else uses (or, LARGE, that
+/// another thread frees or moves at most).
+unsafe fn realloc_move(p: *mut u8, size: usize, old_usable: usize, large: bool) -> *mut u8 {
     // Without a debug mode (realloc_general takes those first); a growing block gets room.
     let q = if size > SMALL_MAX && size > old_usable {
         large::alloc_growing(size)
@@ -305,10 +316,13 @@ unsafe fn realloc_move(p: *mut u8, size: usize, old_usable: usize) -> *mut u8 {
     // SAFETY: p is a live block of `old_usable` bytes (caller's contract), q a fresh block of
     // at least `size` bytes; they do not overlap.
     unsafe {
-        // A LARGE block big enough is copied and unmapped piece by piece (large::move_out).
-        if n < large::MOVE_RELEASE_MIN || !large::move_out(p as usize, q, n) {
+        if !large {
             ptr::copy_nonoverlapping(p, q, n);
             free(p);
+        } else if !large::move_out(p as usize, q, n) {
+            // Freed or moved by another thread since `realloc_general` found it.
+            free(q);
+            return ptr::null_mut();
         }
     }
     q
@@ -336,7 +350,7 @@ unsafe fn realloc_general(p: *mut u8, size: usize) -> *mut u8 {
         return os::out_of_memory();
     }
     // 0 for a pointer that is not a live block of ours.
-    let old_usable = usable_size_plain(p);
+    let (old_usable, large) = usable_size_and_kind(p);
     if old_usable == 0 {
         return ptr::null_mut();
     }
@@ -344,8 +358,8 @@ unsafe fn realloc_general(p: *mut u8, size: usize) -> *mut u8 {
         return p;
     }
     // SAFETY: p is a live block of `old_usable` bytes (checked above; nobody else uses it by
-    // the caller's contract).
-    unsafe { realloc_move(p, size, old_usable) }
+    // the caller's contract), LARGE if `large`.
+    unsafe { realloc_move(p, size, old_usable, large) }
 }
 
 /// Resizes live block `p` to `size` bytes (at least 1) where it lies, when that suits it: a

@@ -304,9 +304,12 @@ pub unsafe fn give_back_claimed(z: *mut Zone, p: *mut u8) {
         let owner = (*seg).heap.load(Ordering::Acquire);
         if owner == heap {
             release_block_at(heap, z, p as *mut Block);
-        } else {
+        } else if !owner.is_null() {
             give_back_remote(p as *mut Block, z, owner);
         }
+        // (No owner: the segment was emptied and pooled, which only a double free racing
+        // with itself lets happen while the block counts as handed out: its owner took the
+        // block back too. It is dropped.)
     }
 }
 

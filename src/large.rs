@@ -1393,15 +1393,10 @@ pub fn lookup(addr: usize) -> Option<LargeBlock> {
 /// Frees the LARGE block at `addr`; false when there is none (not ours, or already freed).
 /// errno is preserved.
 pub fn free(addr: usize) -> bool {
-    let saved = os::get_errno();
     let Some(b) = take(addr) else {
         return false;
     };
-    let now = os::now_ms();
-    if !(binnable(&b) && front_put(b.base, b.len, now)) {
-        release_range(&b, now);
-    }
-    os::set_errno(saved);
+    release_taken(b);
     true
 }
 
@@ -1471,12 +1466,15 @@ pub unsafe fn move_out(addr: usize, dst: *mut u8, n: usize) -> bool {
     true
 }
 
-/// Gives back the range of a block taken by `take`: cached, or unmapped (guarded blocks, and
-/// what the cache evicts). errno is preserved (`free` must not change it).
+/// Gives back the range of a block taken by `take`, as `free` does: to the calling thread's
+/// front (a class length), else cached, or unmapped (guarded blocks, and what the cache
+/// evicts). errno is preserved (`free` must not change it).
 pub fn release_taken(b: LargeBlock) {
     let saved = os::get_errno();
     let now = os::now_ms();
-    release_range(&b, now);
+    if !(binnable(&b) && front_put(b.base, b.len, now)) {
+        release_range(&b, now);
+    }
     os::set_errno(saved);
 }
 

@@ -57,6 +57,12 @@
  *                     malloc_trim(0), for 2 s: every call is ignored, none
  *                     crashes (it crashed within 0.2 s when malloc_trim
  *                     unmapped the pooled segments)
+ *  large_realloc_free_race  a LARGE block (200 KB or 4 MiB) is reallocated to twice
+ *                     its size while another thread frees the same pointer and
+ *                     calls malloc_trim(0), for 2 s: realloc returns null or
+ *                     a block holding the old contents, and nothing crashes (the
+ *                     copy read the block after the other thread's free had
+ *                     unmapped it: SIGSEGV, 5 runs of 5)
  *  cancel_in_report   a thread with a cancellation request pending calls
  *                     malloc_stats() and show_alloc_mem(): both write their
  *                     whole report (the allocator has no cancellation point,
@@ -758,6 +764,57 @@ static void stale_free_during_trim(void)
 	t_heap_check(10000, 19);
 }
 
+/* large_realloc_free_race: see the header. */
+static _Atomic(unsigned char *) lrf_block;
+static atomic_int lrf_go, lrf_done, lrf_stop;
+
+static void *lrf_freer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&lrf_stop)) {
+		if (!atomic_load(&lrf_go))
+			continue;
+		free(atomic_load(&lrf_block));
+		malloc_trim(0);
+		atomic_store(&lrf_go, 0);
+		atomic_store(&lrf_done, 1);
+	}
+	return NULL;
+}
+
+static void large_realloc_free_race(void)
+{
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, lrf_freer, NULL) == 0, "pthread_create failed");
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long rounds = 0, refused = 0;
+	do {
+		size_t n = rounds % 2 ? 200000 : (size_t)4 << 20;
+		unsigned char *p = malloc(n);
+		CHECK(p != NULL, "malloc(%zu)", n);
+		memset(p, 0x3c, n);
+		atomic_store(&lrf_done, 0);
+		atomic_store(&lrf_block, p);
+		atomic_store(&lrf_go, 1);
+		unsigned char *q = realloc(p, 2 * n);
+		while (!atomic_load(&lrf_done))
+			;
+		if (!q)
+			refused++;
+		else if (q != p) {
+			/* moved before the other thread's free, which then found nothing */
+			CHECK(t_all_bytes(q, n, 0x3c), "round %ld: the moved block lost its contents", rounds);
+			free(q);
+		}
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 2);
+	atomic_store(&lrf_stop, 1);
+	pthread_join(t, NULL);
+	t_info(1, "# large_realloc_free_race: %ld rounds, %ld refused\n", rounds, refused);
+}
+
 /* heap_adoption: blocks left by exited threads, freed by a new thread. */
 #define ADOPT_BLOCKS 64
 #define ADOPT_SIZE 48
@@ -1038,5 +1095,5 @@ static void remote_batches(void)
 
 T_MAIN(T(random_ops), T(random_ops_large), T(growing_vectors), T(producer_consumer), T(thread_waves),
        T(thread_churn_leak), T(show_concurrent), T(double_free_race), T(double_free_race_owner),
-       T(double_free_race_owner_survives), T(stale_free_during_trim), T(heap_adoption), T(large_front),
+       T(double_free_race_owner_survives), T(stale_free_during_trim), T(large_realloc_free_race), T(heap_adoption), T(large_front),
        T(remote_batches), T(cancel_in_report))
