@@ -657,30 +657,66 @@ static void double_free_race_owner(void)
 	race_rounds(1);
 }
 
+/* A partner thread for the races below: it runs `step` each time the test thread calls
+ * partner_go, at once (it spins), and partner_wait waits for that step to end. */
+struct partner {
+	void (*step)(void);
+	atomic_int go, done, stop;
+	pthread_t thread;
+};
+
+static void *partner_loop(void *arg)
+{
+	struct partner *pt = arg;
+	while (!atomic_load(&pt->stop)) {
+		if (!atomic_load(&pt->go))
+			continue;
+		pt->step();
+		atomic_store(&pt->go, 0);
+		atomic_store(&pt->done, 1);
+	}
+	return NULL;
+}
+
+static void partner_start(struct partner *pt, void (*step)(void))
+{
+	pt->step = step;
+	CHECK(pthread_create(&pt->thread, NULL, partner_loop, pt) == 0, "pthread_create failed");
+}
+
+static void partner_go(struct partner *pt)
+{
+	atomic_store(&pt->done, 0);
+	atomic_store(&pt->go, 1);
+}
+
+static void partner_wait(struct partner *pt)
+{
+	while (!atomic_load(&pt->done))
+		;
+}
+
+static void partner_stop(struct partner *pt)
+{
+	atomic_store(&pt->stop, 1);
+	pthread_join(pt->thread, NULL);
+}
+
 /* double_free_race_owner_survives: see the header. */
 #define SURVIVE_N 4000
 static void *survive_blk[SURVIVE_N];
-static atomic_int survive_go, survive_done, survive_stop;
 
-static void *survive_other(void *arg)
+static void survive_free_all(void)
 {
-	(void)arg;
-	while (!atomic_load(&survive_stop)) {
-		if (!atomic_load(&survive_go))
-			continue;
-		for (int i = SURVIVE_N - 1; i >= 0; i--)
-			free(survive_blk[i]);
-		atomic_store(&survive_go, 0);
-		atomic_store(&survive_done, 1);
-	}
-	return NULL;
+	for (int i = SURVIVE_N - 1; i >= 0; i--)
+		free(survive_blk[i]);
 }
 
 static void double_free_race_owner_survives(void)
 {
 	static const size_t sizes[] = {48, 64, 112, 160, 256, 400, 1000, 2000};
-	pthread_t t;
-	CHECK(pthread_create(&t, NULL, survive_other, NULL) == 0, "pthread_create failed");
+	static struct partner other;
+	partner_start(&other, survive_free_all);
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	long rounds = 0;
@@ -691,17 +727,14 @@ static void double_free_race_owner_survives(void)
 			CHECK(survive_blk[i] != NULL, "malloc(%zu)", n);
 			memset(survive_blk[i], 0x41 + (i & 3), n);
 		}
-		atomic_store(&survive_done, 0);
-		atomic_store(&survive_go, 1);
+		partner_go(&other);
 		for (int i = 0; i < SURVIVE_N; i++)
 			free(survive_blk[i]);
-		while (!atomic_load(&survive_done))
-			;
+		partner_wait(&other);
 		rounds++;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (now.tv_sec - t0.tv_sec < 2);
-	atomic_store(&survive_stop, 1);
-	pthread_join(t, NULL);
+	partner_stop(&other);
 	t_info(1, "# double_free_race_owner_survives: %ld rounds\n", rounds);
 }
 
@@ -766,26 +799,17 @@ static void stale_free_during_trim(void)
 
 /* large_realloc_free_race: see the header. */
 static _Atomic(unsigned char *) lrf_block;
-static atomic_int lrf_go, lrf_done, lrf_stop;
 
-static void *lrf_freer(void *arg)
+static void lrf_free(void)
 {
-	(void)arg;
-	while (!atomic_load(&lrf_stop)) {
-		if (!atomic_load(&lrf_go))
-			continue;
-		free(atomic_load(&lrf_block));
-		malloc_trim(0);
-		atomic_store(&lrf_go, 0);
-		atomic_store(&lrf_done, 1);
-	}
-	return NULL;
+	free(atomic_load(&lrf_block));
+	malloc_trim(0);
 }
 
 static void large_realloc_free_race(void)
 {
-	pthread_t t;
-	CHECK(pthread_create(&t, NULL, lrf_freer, NULL) == 0, "pthread_create failed");
+	static struct partner freer;
+	partner_start(&freer, lrf_free);
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	long rounds = 0, refused = 0;
@@ -794,12 +818,10 @@ static void large_realloc_free_race(void)
 		unsigned char *p = malloc(n);
 		CHECK(p != NULL, "malloc(%zu)", n);
 		memset(p, 0x3c, n);
-		atomic_store(&lrf_done, 0);
 		atomic_store(&lrf_block, p);
-		atomic_store(&lrf_go, 1);
+		partner_go(&freer);
 		unsigned char *q = realloc(p, 2 * n);
-		while (!atomic_load(&lrf_done))
-			;
+		partner_wait(&freer);
 		if (!q)
 			refused++;
 		else if (q != p) {
@@ -810,8 +832,7 @@ static void large_realloc_free_race(void)
 		rounds++;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (now.tv_sec - t0.tv_sec < 2);
-	atomic_store(&lrf_stop, 1);
-	pthread_join(t, NULL);
+	partner_stop(&freer);
 	t_info(1, "# large_realloc_free_race: %ld rounds, %ld refused\n", rounds, refused);
 }
 
