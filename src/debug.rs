@@ -570,18 +570,59 @@ unsafe fn release(func: &[u8], p: *mut u8) {
         return;
     }
     let a = p as usize;
-    // The block is claimed before it is checked and scribbled over: of two threads freeing it
-    // at once, only one gets it (the other reports a double free), so nothing is ever written
-    // into a block that was already given back (and maybe handed out again).
-    let size = match small_classify(a) {
+    if let Some(c) = claim(func, a) {
+        // SAFETY: claimed just now.
+        let size = unsafe { give_back(func, a, c) };
+        if func == b"free" {
+            trace(Op::Free, a, size, 0);
+        }
+    }
+}
+
+/// A block that `claim` took: no other thread can free it until `give_back`.
+enum Claimed {
+    Small(crate::segment::SmallRef, usize),
+    Large(large::LargeBlock),
+}
+
+/// Claims the block at `a` before anything reads, checks or scribbles over it: of two threads
+/// freeing it at once (or one freeing it while another moves it with `realloc`), only one gets
+/// it, the other reports a double free, so nothing is ever read from or written into a block
+/// that was already given back (and maybe handed out again, or unmapped). None, reported, when
+/// `a` is not a live block.
+fn claim(func: &[u8], a: usize) -> Option<Claimed> {
+    match small_classify(a) {
         Lookup::Block(r) => {
             // SAFETY: the entry lies in our zone (small_classify).
             let v = unsafe { (*r.requested).swap(0, Ordering::AcqRel) } as usize;
             if v == 0 {
                 report(func, a, Problem::Misuse(Misuse::DoubleFree));
-                return;
+                return None;
             }
-            let size = crate::types::entry_request(v);
+            Some(Claimed::Small(r, crate::types::entry_request(v)))
+        }
+        Lookup::Inside(b) => {
+            report(func, a, Problem::Misuse(Misuse::Interior(b)));
+            None
+        }
+        Lookup::Outside => match large::take(a) {
+            Some(b) => Some(Claimed::Large(b)),
+            None => {
+                report(func, a, Problem::Misuse(refine(a, Misuse::NotOwned)));
+                None
+            }
+        },
+    }
+}
+
+/// Checks, scribbles over and gives back the block at `a` that `claim` took. Returns its
+/// requested size.
+///
+/// # Safety
+/// `c` is what `claim` returned for `a`, not given back yet.
+unsafe fn give_back(func: &[u8], a: usize, c: Claimed) -> usize {
+    match c {
+        Claimed::Small(r, size) => {
             check_canary(func, a, size);
             // SAFETY: the zone descriptor lies in our segment.
             let guarded = unsafe { (*r.zone).guarded.load(Ordering::Relaxed) };
@@ -589,19 +630,11 @@ unsafe fn release(func: &[u8], p: *mut u8) {
                 fill(a, 0, GEOMETRY[r.class].bsize, SCRIBBLE_FREED);
             }
             forget_requested(size);
-            // SAFETY: the swap above claimed the block.
-            unsafe { free::give_back_claimed(r.zone, p) };
+            // SAFETY: claim's swap took the block.
+            unsafe { free::give_back_claimed(r.zone, a as *mut u8) };
             size
         }
-        Lookup::Inside(b) => {
-            report(func, a, Problem::Misuse(Misuse::Interior(b)));
-            return;
-        }
-        Lookup::Outside => {
-            let Some(b) = large::take(a) else {
-                report(func, a, Problem::Misuse(refine(a, Misuse::NotOwned)));
-                return;
-            };
+        Claimed::Large(b) => {
             if SCRIBBLE.load(Ordering::Relaxed) {
                 fill(a, 0, b.usable, SCRIBBLE_FREED);
             }
@@ -611,9 +644,6 @@ unsafe fn release(func: &[u8], p: *mut u8) {
             RECENT_LARGE[i].store(a, Ordering::Relaxed);
             b.requested
         }
-    };
-    if func == b"free" {
-        trace(Op::Free, a, size, 0);
     }
 }
 
@@ -693,12 +723,39 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if q.is_null() {
         return q;
     }
-    // SAFETY: p is live with at least `keep` bytes, q fresh with at least `size`.
+    // The old block is claimed before the copy, so that another thread's `free` of it
+    // meanwhile (a misuse) cannot give it back, or unmap it, under the copy: a guarded LARGE
+    // block freed so was unmapped and the copy faulted, every run. That `realloc` returns null.
+    let Some(c) = claim(b"realloc", a) else {
+        // SAFETY: q was allocated just now and not handed out.
+        unsafe { release(b"realloc", q) };
+        return ptr::null_mut();
+    };
+    // What moves is measured on the claimed block: the block at `a` may have been freed and
+    // handed out again, smaller, since `keep` was (by the same misuse).
+    let keep = keep.min(claimed_offered(&c));
+    // SAFETY: p is ours alone since the claim, with at least `keep` bytes; q fresh with at
+    // least `size`; the claim is given back once.
     unsafe {
         ptr::copy_nonoverlapping(p, q, keep.min(size));
-        release(b"realloc", p);
+        give_back(b"realloc", a, c);
     }
     q
+}
+
+/// `offered` of a block `claim` took (its table entry or `requested` entry is gone).
+fn claimed_offered(c: &Claimed) -> usize {
+    match c {
+        Claimed::Small(r, size) => {
+            // SAFETY: the zone descriptor lies in our segment.
+            if unsafe { (*r.zone).guarded.load(Ordering::Relaxed) } {
+                *size
+            } else {
+                GEOMETRY[r.class].bsize
+            }
+        }
+        Claimed::Large(b) => b.usable,
+    }
 }
 
 pub fn usable_size(p: *mut u8) -> usize {

@@ -648,34 +648,33 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone, idx: usize) {
 /// side, one block of each per step, so that the misses of a step overlap instead of each
 /// waiting for the one before.
 ///
-/// Each block is checked before its link is read and before it goes back (`remote_block`),
-/// and a list that loops is cut (Brent's cycle test: one compare per block). A list only goes
-/// wrong after a double free raced with itself between the owner and another thread (both
-/// took the block: see `free_own`): the block may then be handed out again while it waits
-/// here, and its link overwritten, or its zone released. Such a list is dropped from that
-/// block on (its blocks stay handed out, which only that misuse can cost); following it
+/// Each block is checked: that it lies in a segment of ours before its link is read (the
+/// registry, asked only when the segment changes from the block before), and, right before it
+/// goes back, that it is the start of a block of a live zone of this heap (`remote_block`,
+/// from the descriptors as they are then: a block given back before it may have emptied and
+/// released a zone, and that its zone counts a block handed out (so a list that loops ends:
+/// each block given back takes one from that count, or releases its zone). A list only goes
+/// wrong after a double free raced with itself between the owner and another
+/// thread (both took the block: see `free_own`): the block may then be handed out again while
+/// it waits here, and its link overwritten, or its zone released. Such a list is dropped from
+/// that block on (its blocks stay handed out, which only that misuse can cost); following it
 /// crashed within 30 ms, every run, in a program whose two threads freed the same 4,000
 /// blocks at once.
 ///
 /// # Safety
 /// `heap` owned by the caller (or its lock is held).
 pub(crate) unsafe fn collect_remote(heap: *mut Heap) {
-    // SAFETY: guaranteed by the caller; `remote_block` checks each block before its link is
-    // read: a block start in a live zone of a segment of this heap, which stays mapped.
+    // SAFETY: guaranteed by the caller; a block's link is read once the registry said that its
+    // segment is ours (mapped: a segment is unmapped only from the pool, when a mapping
+    // fails), and it goes back once `remote_block` found it a block of this heap.
     unsafe {
         let mut cur = [ptr::null_mut::<Block>(); REMOTE_LISTS];
-        let mut zone = [ptr::null_mut::<Zone>(); REMOTE_LISTS];
-        let mut index = [0usize; REMOTE_LISTS];
-        // Brent: the block `power` steps back, and the steps since.
-        let mut mark = [ptr::null_mut::<Block>(); REMOTE_LISTS];
-        let mut power = [1usize; REMOTE_LISTS];
-        let mut steps = [0usize; REMOTE_LISTS];
         let mut left = 0;
-        for (i, list) in (*heap).remote_free.iter().enumerate() {
+        for (c, list) in cur.iter_mut().zip(&(*heap).remote_free) {
             if !list.load(Ordering::Relaxed).is_null() {
                 let b = list.swap(ptr::null_mut(), Ordering::Acquire);
-                if let Some((z, idx)) = remote_block(heap, b, ptr::null_mut()) {
-                    (cur[i], zone[i], index[i]) = (b, z, idx);
+                if in_our_segment(b, ptr::null_mut()) {
+                    *c = b;
                     left += 1;
                 }
             }
@@ -688,62 +687,55 @@ pub(crate) unsafe fn collect_remote(heap: *mut Heap) {
                 }
             }
             for i in 0..REMOTE_LISTS {
-                if cur[i].is_null() {
+                let b = cur[i];
+                if b.is_null() {
                     continue;
                 }
-                let z = zone[i];
-                release_block(|| heap, z, (*z).requested, index[i]);
-                let n = next[i];
                 cur[i] = ptr::null_mut();
-                if n.is_null() || n == mark[i] {
+                let Some((z, idx)) = remote_block(heap, b) else {
+                    left -= 1;
+                    continue;
+                };
+                release_block(|| heap, z, (*z).requested, idx);
+                let n = next[i];
+                if !in_our_segment(n, segment_of(b as usize)) {
                     left -= 1;
                     continue;
                 }
-                steps[i] += 1;
-                if steps[i] == power[i] {
-                    (mark[i], power[i], steps[i]) = (n, power[i] * 2, 0);
-                }
-                match remote_block(heap, n, segment_of(z as usize)) {
-                    Some((z, idx)) => (cur[i], zone[i], index[i]) = (n, z, idx),
-                    None => left -= 1,
-                }
+                cur[i] = n;
             }
         }
     }
 }
 
-/// The zone and index of `b`, a block on one of `heap`'s remote lists, when it is what such a
-/// block must be: the start of a block of a live zone in a segment of `heap`. None for a null
-/// `b`, and for what a list can hold after a racing double free (see `collect_remote`).
-/// `checked` is a segment that was `heap`'s (or null): a block there needs no registry lookup
-/// (the blocks of a list are mostly in the segment of the block before), only the owner test
-/// (the segment may have been emptied and pooled since, by what `collect_remote` gave back).
+/// Whether `b` (not null) lies in a segment of ours: `checked`, a segment of ours (or null),
+/// or one the registry holds (asked only when it is another).
+#[inline(always)]
+fn in_our_segment(b: *mut Block, checked: *mut Segment) -> bool {
+    !b.is_null()
+        && (segment_of(b as usize) == checked || crate::registry::REGISTRY.contains(b as usize))
+}
+
+/// The zone and index of `b`, a block on one of `heap`'s remote lists in a segment of ours,
+/// when it is what such a block must be: the start of a block of a live zone of `heap` that
+/// counts blocks handed out. None for what a list can hold after a racing double free (see
+/// `collect_remote`).
 ///
 /// # Safety
-/// `heap` is owned by the caller; `checked` is null or a mapped segment.
+/// `heap` is owned by the caller; `b` lies in a mapped segment of ours.
 #[inline(always)]
-unsafe fn remote_block(
-    heap: *mut Heap,
-    b: *mut Block,
-    checked: *mut Segment,
-) -> Option<(*mut Zone, usize)> {
+unsafe fn remote_block(heap: *mut Heap, b: *mut Block) -> Option<(*mut Zone, usize)> {
     let a = b as usize;
-    if a == 0 {
-        return None;
-    }
     let seg = segment_of(a);
-    // SAFETY: the registry says a segment of ours is mapped there (or `checked` is that
-    // segment); once it is `heap`'s, its slice map and descriptors are the owner's, and stay
-    // (the caller owns `heap`).
+    // SAFETY: the segment is mapped (caller's contract); once it is `heap`'s, its slice map and
+    // descriptors are the owner's, and stay (the caller owns `heap`).
     unsafe {
-        if (seg != checked && !crate::registry::REGISTRY.contains(a))
-            || !segment::owned_by(seg, heap)
-        {
+        if !segment::owned_by(seg, heap) {
             return None;
         }
         let (_, z, _) = segment::zone_at(seg, a)?;
         match owner_lookup(z, a) {
-            OwnerLookup::Block(z, entry) => Some((z, entry.index)),
+            OwnerLookup::Block(z, entry) if (*z).handed_out() != 0 => Some((z, entry.index)),
             _ => None,
         }
     }

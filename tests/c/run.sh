@@ -31,6 +31,13 @@ if wanted threads.double_free_race_owner.debug && [ -x "$BUILD/c/threads" ]; the
 		"$BUILD/c/threads" double_free_race_owner
 fi
 
+# realloc moving a LARGE block while another thread frees it, on the debug path too (a guarded
+# LARGE block is unmapped when freed: the copy faulted unless the block was claimed first).
+if wanted threads.large_realloc_free_race.debug && [ -x "$BUILD/c/threads" ]; then
+	run_case threads.large_realloc_free_race.debug 1 FT_MALLOC_GUARD=1 \
+		"$BUILD/c/threads" large_realloc_free_race
+fi
+
 # With an unlimited stack the kernel uses the legacy address-space layout (mappings from a
 # third of the address space up): segments and the registry's window must follow.
 for t in api.realloc_content api.aligned_many threads.random_ops badptr.free_deadbeef; do
