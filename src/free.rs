@@ -648,15 +648,15 @@ unsafe fn zone_changed(heap: *mut Heap, z: *mut Zone, idx: usize) {
 /// side, one block of each per step, so that the misses of a step overlap instead of each
 /// waiting for the one before.
 ///
-/// Each block is checked: that it lies in a segment of ours before its link is read (the
-/// registry, asked only when the segment changes from the block before), and, right before it
-/// goes back, that it is the start of a block of a live zone of this heap (`remote_block`,
-/// from the descriptors as they are then: a block given back before it may have emptied and
-/// released a zone, and that its zone counts a block handed out (so a list that loops ends:
-/// each block given back takes one from that count, or releases its zone). A list only goes
-/// wrong after a double free raced with itself between the owner and another
-/// thread (both took the block: see `free_own`): the block may then be handed out again while
-/// it waits here, and its link overwritten, or its zone released. Such a list is dropped from
+/// Each block is checked twice: before its link is read, that it lies in a segment of ours
+/// (the registry, asked only when the segment changes from the block before); right before it
+/// goes back (`remote_block`), from the descriptors as they are then (a block given back
+/// before it may have emptied and released a zone), that it is the start of a block of a live
+/// zone of this heap, and that its zone counts a block handed out, so that a list that loops
+/// ends (each block given back takes one from that count, or releases its zone). A list only
+/// goes wrong after a double free raced with itself between the owner and another thread
+/// (both took the block: see `free_own`): the block may then be handed out again while it
+/// waits here, and its link overwritten, or its zone released. Such a list is dropped from
 /// that block on (its blocks stay handed out, which only that misuse can cost); following it
 /// crashed within 30 ms, every run, in a program whose two threads freed the same 4,000
 /// blocks at once.
